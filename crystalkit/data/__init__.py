@@ -1,0 +1,5 @@
+"""Datasets and the shared batch type."""
+
+from crystalkit.data.batch import CrystalBatch, collate
+
+__all__ = ["CrystalBatch", "collate"]
