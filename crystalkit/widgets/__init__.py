@@ -1,0 +1,31 @@
+"""Widgets for looking at crystals in a notebook.
+
+    view            one crystal in 3-D: nglview in a live JupyterLab, plotly elsewhere
+    gallery         several crystals side by side (a plotly figure with 3-D panels)
+    crystal_figure  the plotly figure of one crystal, as a pure function
+    nglview_widget  the bare nglview widget of one crystal
+    resolve_backend the rule that picks nglview or plotly (and $CRYSTALKIT_VIEWER)
+    element_color   the Jmol colour of an element, shared by every drawing
+
+Later widgets (trajectory player, latent explorer, XRD comparison) live in
+modules of their own beside ``viewer.py`` and reuse ``colors`` and ``figures``.
+Importing this package imports neither plotly nor nglview.
+"""
+
+from crystalkit.widgets.backend import VIEWER_ENV_VAR, resolve_backend
+from crystalkit.widgets.colors import JMOL_COLORS, element_color
+from crystalkit.widgets.figures import crystal_figure, gallery
+from crystalkit.widgets.ngl import element_legend, nglview_widget
+from crystalkit.widgets.viewer import view
+
+__all__ = [
+    "view",
+    "gallery",
+    "crystal_figure",
+    "nglview_widget",
+    "element_legend",
+    "resolve_backend",
+    "VIEWER_ENV_VAR",
+    "element_color",
+    "JMOL_COLORS",
+]

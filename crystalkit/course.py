@@ -1,0 +1,158 @@
+"""Run the course headless: every notebook, in order, with papermill; write executed copies and HTML.
+
+``make course`` calls ``python -m crystalkit.course``; the tests call
+:func:`run_notebook` on each notebook. Each notebook runs in its own process,
+so the peak memory we report is that notebook's kernel alone.
+
+Headless, nglview's front end is absent, so the runner asks the kit's viewer
+for its static plotly view (``CRYSTALKIT_VIEWER=plotly``) and plotly for a
+renderer that embeds the figures in the HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["NotebookRun", "run_notebook", "run_course", "course_notebooks"]
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+HEADLESS_ENV = {
+    "CRYSTALKIT_VIEWER": "plotly",  # no nglview front end when papermill executes a notebook
+    "PLOTLY_RENDERER": "plotly_mimetype+notebook",  # JupyterLab mimetype + self-contained HTML for nbconvert
+    "TQDM_DISABLE": "1",  # progress bars are for people, not for stored outputs
+}
+
+
+@dataclass
+class NotebookRun:
+    """What happened when one notebook ran."""
+
+    notebook: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    peak_memory_mb: float
+    error: str = ""
+    output: str = ""
+
+
+def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
+    """The course notebooks in order (``NN_name.ipynb``)."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _execute_here(notebook: Path, output: Path, parameters: dict) -> None:
+    """Runs in the child process: execute with papermill, then print the kernel's peak memory."""
+    import resource
+
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, kernel_name="python3", cwd=str(notebook.parent),
+        progress_bar=False, log_output=False,
+    )
+    # The kernel was our child and has exited: its peak resident memory is in RUSAGE_CHILDREN (KiB on Linux).
+    print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+
+
+def run_notebook(notebook: Path, output: Path, *, quick: bool = True, seed: int = 0, timeout: float = 900,
+                 extra_parameters: dict | None = None) -> NotebookRun:
+    """Execute one notebook in a fresh process and report status, time and the kernel's peak memory.
+
+    Args:
+        notebook: the stored (output-free) notebook.
+        output: where the executed copy goes.
+        quick: the ``QUICK`` parameter (fast path for CI and Binder).
+        seed: the ``SEED`` parameter.
+        timeout: seconds before the run is stopped and reported failed.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {"QUICK": quick, "SEED": seed, **(extra_parameters or {})}
+    env = {**os.environ, **HEADLESS_ENV}
+    code = (
+        "import json, sys; from pathlib import Path; from crystalkit.course import _execute_here; "
+        f"_execute_here(Path({str(notebook)!r}), Path({str(output)!r}), json.loads({json.dumps(parameters)!r}))"
+    )
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return NotebookRun(notebook.name, "failed", time.perf_counter() - started, float("nan"),
+                           error=f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - started
+    peak = float("nan")
+    for line in done.stdout.splitlines()[::-1]:
+        if line.startswith('{"peak_kib"'):
+            peak = json.loads(line)["peak_kib"] / 1024
+            break
+    if done.returncode != 0:
+        # papermill's error names the failing cell; keep its last lines for the report.
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-25:])
+        return NotebookRun(notebook.name, "failed", seconds, peak, error=tail, output=done.stdout[-2000:])
+    return NotebookRun(notebook.name, "ok", seconds, peak)
+
+
+def _to_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _table(runs: list[NotebookRun]) -> str:
+    lines = [f"{'notebook':<36} {'status':<7} {'seconds':>8} {'peak MB':>8}", "-" * 62]
+    for run in runs:
+        lines.append(f"{run.notebook:<36} {run.status:<7} {run.seconds:>8.1f} {run.peak_memory_mb:>8.0f}")
+    lines.append("-" * 62)
+    lines.append(f"{'total':<36} {'':<7} {sum(r.seconds for r in runs):>8.1f}")
+    return "\n".join(lines)
+
+
+def run_course(out_dir: Path, *, quick: bool = True, seed: int = 0, only: list[str] | None = None) -> list[NotebookRun]:
+    """Run every course notebook (or those whose names start with ``only``), write executed copies, HTML, a table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for notebook in course_notebooks():
+        if only and not any(notebook.name.startswith(prefix) for prefix in only):
+            continue
+        executed = out_dir / notebook.name
+        run = run_notebook(notebook, executed, quick=quick, seed=seed)
+        if executed.exists():
+            _to_html(executed)
+        runs.append(run)
+        print(f"{run.notebook}: {run.status} in {run.seconds:.1f} s, peak {run.peak_memory_mb:.0f} MB", flush=True)
+        if run.status != "ok":
+            print(run.error, file=sys.stderr, flush=True)
+    (out_dir / "runs.json").write_text(json.dumps([asdict(r) for r in runs], indent=1))
+    index = "".join(f'<li><a href="{r.notebook[:-6]}.html">{r.notebook}</a> ({r.status}, {r.seconds:.0f} s)</li>'
+                    for r in runs)
+    (out_dir / "index.html").write_text(f"<h1>crystalkit course</h1><ol>{index}</ol>", encoding="utf-8")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the crystalkit course headless.")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "course")
+    parser.add_argument("--full", action="store_true", help="run with QUICK=False (long; a GPU helps)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 02")
+    args = parser.parse_args(argv)
+    runs = run_course(args.out, quick=not args.full, seed=args.seed, only=args.only)
+    print()
+    print(_table(runs))
+    print(f"\nExecuted notebooks and HTML in {args.out} (open index.html).")
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,376 @@
+"""One training loop for every model family, in plain PyTorch.
+
+The loop is short on purpose, so the course can show it whole::
+
+    for each step, until the step or time budget is spent:
+        pick the learning rate for this point of the budget    (learning_rate)
+        slice a random batch from the tensor dataset           (no Python per crystal)
+        loss = model.loss(batch)["loss"]; backward; clip; step
+        update the moving average of the weights               (ExponentialMovingAverage)
+        now and then: log, validate, checkpoint, call callbacks
+
+Three choices make short budgets count, which matters on a laptop:
+
+* the **learning-rate schedule** follows the budget: a short linear warm-up,
+  then a cosine decay that reaches its floor exactly when the minutes (or
+  steps) run out, whatever the machine's speed;
+* an **exponential moving average** (EMA) of the weights is what validation,
+  checkpoints and sampling use: it averages out the noise of the last few
+  hundred steps and is better than the raw weights early in training;
+* the data are **pre-collated tensors** (`TensorCrystalDataset`), on the GPU
+  when there is one, so a step costs the network's arithmetic and little else.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from pymatgen.core import Structure
+
+from crystalkit.errors import CrystalInputError
+from crystalkit.models.checkpoint import read_checkpoint, save_checkpoint
+from crystalkit.models.generator import CrystalGenerator
+from crystalkit.models.tensor_dataset import TensorCrystalDataset
+
+__all__ = [
+    "TrainConfig",
+    "TrainState",
+    "TrainResult",
+    "ExponentialMovingAverage",
+    "learning_rate",
+    "pick_device",
+    "train",
+    "evaluate_loss",
+]
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every budget and schedule choice in one place."""
+
+    max_minutes: float | None = 5.0  # wall-clock budget (total, across resumes); the schedule follows it
+    max_steps: int | None = None  # step budget instead of (or as well as) minutes; reproducible across machines
+    batch_size: int = 128  # 128 small cells make a step of tens of ms on one CPU thread; larger suits a GPU
+    learning_rate: float = 1e-3  # peak rate for AdamW; small LayerNorm'd nets tolerate 1e-3 with warm-up + clipping
+    final_learning_rate_fraction: float = 0.05  # the cosine ends at 5% of the peak rather than 0: the EMA keeps up
+    warmup_steps: int = 100  # ~1-2% of a 5-minute CPU run; lets Adam's moment estimates settle
+    weight_decay: float = 0.0  # the data, not the weights, limit these small models in minutes-long runs
+    grad_clip: float = 1.0  # caps rare huge gradients from nearly-clean wrapped-normal scores
+    ema_decay: float = 0.999  # averages over ~1,000 steps, a fraction of even a short run
+    seed: int = 0  # seeds batches and noise; runs with the same seed and step budget repeat exactly
+    device: str = "auto"  # "auto": the GPU when there is one, else the CPU; or "cpu", "cuda", "cuda:1"
+    log_every: int = 25  # steps between history rows and progress-bar updates (each costs a GPU sync)
+    val_every: int = 250  # steps between validation losses
+    val_crystals: int = 512  # crystals of the validation set used each time, with fixed noise: a steady curve
+    checkpoint_path: str | None = None  # where to save; None keeps everything in memory
+    checkpoint_every_minutes: float = 5.0  # periodic saves, so a killed run loses at most this much
+    progress: bool = True  # show a progress bar with the loss
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate(step: int, progress: float, config: TrainConfig) -> float:
+    """The learning rate at optimizer step ``step`` when a fraction ``progress`` of the budget is spent.
+
+    Linear warm-up over ``warmup_steps``, times a cosine from 1 down to
+    ``final_learning_rate_fraction`` as ``progress`` goes from 0 to 1. A pure
+    function: the notebooks plot it.
+    """
+    warmup = min(1.0, (step + 1) / max(1, config.warmup_steps))
+    floor = config.final_learning_rate_fraction
+    cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return config.learning_rate * warmup * cosine
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> the first CUDA GPU if there is one, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CrystalInputError(f"device={device} was asked for, but PyTorch sees no CUDA GPU; use 'cpu' or 'auto'.")
+    return device
+
+
+class ExponentialMovingAverage:
+    """A shadow copy of the weights, ``shadow <- decay * shadow + (1 - decay) * weights`` after each step.
+
+    Early on the decay is lowered to ``(1 + n) / (10 + n)`` after ``n`` updates,
+    so the average does not drag the random initial weights along.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999) -> None:
+        if not 0 <= decay < 1:
+            raise CrystalInputError(f"ema_decay must be in [0, 1), got {decay}.")
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, parameter in model.named_parameters():
+            if name in self.shadow:
+                self.shadow[name].lerp_(parameter.detach(), 1 - decay)
+        self.updates += 1
+
+    @torch.no_grad()
+    def swap(self, model: torch.nn.Module) -> None:
+        """Exchange the model's weights with the shadow ones (call twice to undo)."""
+        for name, parameter in model.named_parameters():
+            if name in self.shadow:
+                saved = parameter.detach().clone()
+                parameter.copy_(self.shadow[name])
+                self.shadow[name].copy_(saved)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.shadow)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], updates: int = 0) -> None:
+        for name, value in state.items():
+            if name not in self.shadow:
+                raise CrystalInputError(f"The EMA state has a weight {name!r} that the model lacks.")
+            self.shadow[name].copy_(value)
+        self.updates = updates
+
+
+@dataclass
+class TrainState:
+    """What a callback sees after each logged step; set ``stop = True`` to end training early."""
+
+    step: int
+    seconds: float
+    progress: float
+    learning_rate: float
+    losses: dict[str, float]
+    val_losses: dict[str, float] | None
+    model: CrystalGenerator
+    optimizer: torch.optim.Optimizer
+    ema: ExponentialMovingAverage
+    history: dict
+    config: TrainConfig
+    stop: bool = False
+
+    def save(self, path: str | Path) -> Path:
+        """Save a checkpoint of the run as it is now (e.g. from a callback, at chosen times)."""
+        return save_checkpoint(path, self.model, optimizer=self.optimizer, ema_state=self.ema.state_dict(),
+                               step=self.step, seconds=self.seconds, history=self.history,
+                               train_config=self.config.to_dict())
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`. ``history["train"]`` and ``history["val"]`` are lists of dict rows
+    (``step``, ``seconds``, ``loss`` and its parts, ``learning_rate``): ``pandas.DataFrame(rows)`` plots them."""
+
+    history: dict
+    steps: int
+    seconds: float
+    device: str
+    checkpoint: str | None = None
+    final_losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+
+Callback = Callable[[TrainState], None]
+
+
+def _as_dataset(data: TensorCrystalDataset | Sequence[Structure] | None, role: str) -> TensorCrystalDataset | None:
+    if data is None or isinstance(data, TensorCrystalDataset):
+        return data
+    if isinstance(data, Sequence) and data and all(isinstance(s, Structure) for s in data):
+        return TensorCrystalDataset.from_structures(data)
+    raise CrystalInputError(
+        f"{role} must be a TensorCrystalDataset or a non-empty list of pymatgen Structures, got {type(data).__name__}."
+    )
+
+
+@torch.no_grad()
+def evaluate_loss(model: CrystalGenerator, data: TensorCrystalDataset, *, max_crystals: int = 512,
+                  batch_size: int = 256, seed: int = 1234) -> dict[str, float]:
+    """Mean losses over the first ``max_crystals`` of ``data``, with fixed noise (same ``seed``, same value)."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=data.device).manual_seed(seed)
+    totals: dict[str, float] = {}
+    count = 0
+    limit = min(len(data), max_crystals)
+    for start in range(0, limit, batch_size):
+        batch = data.batch(slice(start, min(start + batch_size, limit)))
+        losses = model.loss(batch, generator=generator)
+        for key, value in losses.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * len(batch)
+        count += len(batch)
+    model.train(was_training)
+    return {key: value / count for key, value in totals.items()}
+
+
+def train(
+    model: CrystalGenerator,
+    train_data: TensorCrystalDataset | Sequence[Structure],
+    val_data: TensorCrystalDataset | Sequence[Structure] | None = None,
+    config: TrainConfig | None = None,
+    callbacks: Sequence[Callback] = (),
+    *,
+    resume_from: str | Path | None = None,
+) -> TrainResult:
+    """Train any kit model (``model.loss(batch)["loss"]``) until its step or time budget is spent.
+
+    Args:
+        model: a ``Diffusion`` or ``FlowMatching`` (anything with the same ``loss`` and
+            ``fit_data_statistics`` methods).
+        train_data: a `TensorCrystalDataset` or a list of structures.
+        val_data: optional validation set; its loss (EMA weights, fixed noise) goes into the history.
+        config: budgets, schedule, device, logging; see `TrainConfig`.
+        callbacks: functions called with a `TrainState` after every logged step.
+        resume_from: a checkpoint of this run to continue: weights, EMA, optimizer,
+            step count, time spent and history are restored, and the budgets count
+            the time and steps already spent.
+
+    Returns:
+        A `TrainResult`. The model is left on the training device holding its
+        EMA weights (the ones to sample with); the raw weights are in the checkpoint.
+    """
+    config = config or TrainConfig()
+    if config.max_steps is None and config.max_minutes is None:
+        raise CrystalInputError("Give a budget: TrainConfig(max_minutes=...) and/or TrainConfig(max_steps=...).")
+    if (config.max_steps is not None and config.max_steps < 1) or (config.max_minutes is not None
+                                                                   and config.max_minutes <= 0):
+        raise CrystalInputError(f"Budgets must be positive, got max_steps={config.max_steps}, "
+                                f"max_minutes={config.max_minutes}.")
+    if config.batch_size < 1:
+        raise CrystalInputError(f"batch_size must be positive, got {config.batch_size}.")
+    device = pick_device(config.device)
+    train_set = _as_dataset(train_data, "train_data").to(device)
+    val_set = _as_dataset(val_data, "val_data")
+    val_set = None if val_set is None else val_set.to(device)
+    torch.manual_seed(config.seed)
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = ExponentialMovingAverage(model, config.ema_decay)
+    step, seconds_before, history = 0, 0.0, {"train": [], "val": []}
+    if resume_from is not None:
+        checkpoint = read_checkpoint(resume_from)
+        if checkpoint["model_config"] != model.to_config():
+            raise CrystalInputError(f"{resume_from} holds a differently configured model; build the model from "
+                                    "its config (crystalkit.models.build_model) to resume it.")
+        model.load_state_dict(checkpoint["state_dict"])
+        model.to(device)
+        if checkpoint["optimizer_state_dict"] is not None:
+            optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        step, seconds_before = checkpoint["step"], checkpoint["seconds"]
+        if checkpoint["ema_state_dict"] is not None:
+            ema.load_state_dict(checkpoint["ema_state_dict"], updates=step)
+        history = checkpoint["history"]
+        torch.manual_seed(config.seed + step)  # a fresh but reproducible stream for the remaining steps
+    else:
+        model.fit_data_statistics(train_set.crystals)
+    batch_generator = torch.Generator().manual_seed(config.seed + step)
+    max_seconds = None if config.max_minutes is None else 60.0 * config.max_minutes
+
+    def spent(now_seconds: float) -> float:
+        fractions = [0.0]
+        if config.max_steps is not None:
+            fractions.append(step / config.max_steps)
+        if max_seconds is not None:
+            fractions.append(now_seconds / max_seconds)
+        return max(fractions)
+
+    from tqdm.auto import tqdm
+
+    by_time = config.max_steps is None
+    bar = tqdm(total=int(max_seconds) if by_time else config.max_steps, unit="s" if by_time else "step",
+               initial=int(seconds_before) if by_time else step, disable=not config.progress,
+               desc=f"training {model.family} on {device.type}")
+    start = time.perf_counter()
+    last_save = start
+    running: dict[str, torch.Tensor] = {}
+    running_count = 0
+    seconds = seconds_before
+    current_lr = 0.0
+    if val_set is not None and step == 0:  # the starting point of the validation curve
+        history["val"].append({"step": 0, "seconds": 0.0,
+                               **evaluate_loss(model, val_set, max_crystals=config.val_crystals)})
+    try:
+        while True:
+            seconds = seconds_before + time.perf_counter() - start
+            progress = spent(seconds)
+            if progress >= 1.0:
+                break
+            current_lr = learning_rate(step, progress, config)
+            for group in optimizer.param_groups:
+                group["lr"] = current_lr
+            batch = train_set.random_batch(config.batch_size, batch_generator)
+            losses = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            ema.update(model)
+            step += 1
+            for key, value in losses.items():  # summed on the device; read back only when logging
+                running[key] = running.get(key, 0.0) + value.detach()
+            running_count += 1
+
+            validate = val_set is not None and step % config.val_every == 0
+            if step % config.log_every == 0 or validate:
+                seconds = seconds_before + time.perf_counter() - start
+                means = {key: float(value) / running_count for key, value in running.items()}
+                running, running_count = {}, 0
+                if not math.isfinite(means["loss"]):
+                    raise FloatingPointError(
+                        f"The training loss became {means['loss']} at step {step}; lower TrainConfig.learning_rate "
+                        "or grad_clip, and check the data for broken cells."
+                    )
+                history["train"].append({"step": step, "seconds": seconds, "learning_rate": current_lr, **means})
+                val_losses = None
+                if validate:
+                    ema.swap(model)
+                    val_losses = evaluate_loss(model, val_set, max_crystals=config.val_crystals)
+                    ema.swap(model)
+                    history["val"].append({"step": step, "seconds": seconds, **val_losses})
+                bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{current_lr:.2e}",
+                                **({"val": f"{val_losses['loss']:.4f}"} if val_losses else {}))
+                bar.n = int(seconds) if by_time else step
+                bar.refresh()
+                state = TrainState(step, seconds, spent(seconds), current_lr, means, val_losses, model, optimizer,
+                                   ema, history, config)
+                for callback in callbacks:
+                    callback(state)
+                if state.stop:
+                    break
+            if config.checkpoint_path and time.perf_counter() - last_save > 60 * config.checkpoint_every_minutes:
+                _save(config, model, optimizer, ema, step, seconds_before + time.perf_counter() - start, history)
+                last_save = time.perf_counter()
+    finally:
+        bar.close()
+    seconds = seconds_before + time.perf_counter() - start
+    final_losses = {}
+    if val_set is not None:
+        ema.swap(model)
+        final_losses = evaluate_loss(model, val_set, max_crystals=config.val_crystals)
+        ema.swap(model)
+        if not history["val"] or history["val"][-1]["step"] != step:
+            history["val"].append({"step": step, "seconds": seconds, **final_losses})
+    checkpoint = None
+    if config.checkpoint_path:
+        checkpoint = str(_save(config, model, optimizer, ema, step, seconds, history))
+    ema.swap(model)  # leave the model holding the averaged weights
+    model.eval()
+    return TrainResult(history=history, steps=step, seconds=seconds, device=str(device), checkpoint=checkpoint,
+                       final_losses=final_losses)
+
+
+def _save(config, model, optimizer, ema, step, seconds, history) -> Path:
+    return save_checkpoint(config.checkpoint_path, model, optimizer=optimizer, ema_state=ema.state_dict(),
+                           step=step, seconds=seconds, history=history, train_config=config.to_dict())

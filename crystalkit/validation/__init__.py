@@ -1,0 +1,75 @@
+"""Experimental validation of generated crystals: would this structure survive contact with reality?
+
+A generated crystal is only a proposal. This package runs the checks a
+materials scientist would run before believing it, each in its own module:
+
+* :mod:`~crystalkit.validation.relax` relax it with the CHGNet universal potential
+  (energy in eV/atom, converged or clearly flagged), and batched single-point energies;
+* :mod:`~crystalkit.validation.hull` its energy above the convex hull of known
+  phases, and what it would decompose into;
+* :mod:`~crystalkit.validation.symmetry` its space group at several tolerances,
+  and a symmetrised copy;
+* :mod:`~crystalkit.validation.oxidation` oxidation states (bond valence) and
+  SMACT charge balance;
+* :mod:`~crystalkit.validation.coordination` coordination environments (CrystalNN);
+* :mod:`~crystalkit.validation.xrd` simulated powder XRD, pattern similarity and
+  ranking candidates against a target pattern.
+
+Nothing heavy is imported until a function needs it (CHGNet loads on the first
+relaxation and is then cached).
+"""
+
+from crystalkit.validation.coordination import coordination_environments
+from crystalkit.validation.hull import HullResult, default_reference_entries, elemental_references, energy_above_hull
+from crystalkit.validation.oxidation import ChargeBalance, OxidationResult, charge_balance, oxidation_states
+from crystalkit.validation.relax import (
+    RelaxationNotConvergedError,
+    RelaxationWarning,
+    RelaxResult,
+    check_chgnet_input,
+    load_chgnet,
+    predict_energies,
+    relax,
+)
+from crystalkit.validation.symmetry import spacegroup, spacegroup_table, symmetrize
+from crystalkit.validation.xrd import (
+    XRDPattern,
+    best_strain_similarity,
+    rank_candidates,
+    resample_pattern,
+    simulate_xrd,
+    xrd_similarity,
+)
+
+__all__ = [
+    # relax
+    "relax",
+    "RelaxResult",
+    "RelaxationWarning",
+    "RelaxationNotConvergedError",
+    "predict_energies",
+    "load_chgnet",
+    "check_chgnet_input",
+    # hull
+    "energy_above_hull",
+    "HullResult",
+    "default_reference_entries",
+    "elemental_references",
+    # symmetry
+    "spacegroup",
+    "spacegroup_table",
+    "symmetrize",
+    # chemistry
+    "oxidation_states",
+    "OxidationResult",
+    "charge_balance",
+    "ChargeBalance",
+    "coordination_environments",
+    # XRD
+    "simulate_xrd",
+    "XRDPattern",
+    "xrd_similarity",
+    "best_strain_similarity",
+    "rank_candidates",
+    "resample_pattern",
+]

@@ -1,0 +1,62 @@
+"""CrystalNN and magpie fingerprints: shapes, the CDVAE scaling, caching, parallel equality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystalkit.metrics import composition_fingerprint, featurize, scale_composition_fingerprints, structure_fingerprint
+from crystalkit.metrics._cdvae_constants import CDVAE_COMPOSITION_MEANS, CDVAE_COMPOSITION_STDS
+from crystalkit.metrics.examples import cubic_perovskite, diamond, rattle, with_overlap
+from crystalkit.metrics.fingerprints import _site_featurizer, content_key
+
+
+def test_structure_fingerprint_is_the_mean_of_site_fingerprints():
+    structure = rattle(cubic_perovskite(), 0.05, seed=0)
+    featurizer = _site_featurizer()
+    expected = np.mean([featurizer.featurize(structure, i) for i in range(len(structure))], axis=0)
+    value = structure_fingerprint(structure, use_cache=False)
+    assert value.shape == (61,) and np.array_equal(value, expected)
+
+
+def test_fingerprint_is_invariant_to_site_order_and_cached():
+    a = diamond()
+    b = a.copy()
+    b.reverse()
+    assert np.allclose(structure_fingerprint(a), structure_fingerprint(b))
+    assert structure_fingerprint(a) is structure_fingerprint(a.copy())  # same content: served from the cache
+    assert content_key(a) != content_key(b)  # a cache key, not a symmetry test
+
+
+def test_composition_fingerprint_shape_and_missing_data():
+    assert composition_fingerprint("SrTiO3").shape == (132,)
+    assert np.isnan(composition_fingerprint("HeNe")).any()  # noble gases lack some magpie data
+    assert not np.isnan(scale_composition_fingerprints([composition_fingerprint("HeNe")])).any()
+
+
+def test_scaling_uses_the_cdvae_constants():
+    z = np.linspace(-2, 2, 132)
+    raw = np.asarray(CDVAE_COMPOSITION_MEANS) + z * np.asarray(CDVAE_COMPOSITION_STDS)
+    assert np.allclose(scale_composition_fingerprints([raw]), z[None, :])
+    means = np.asarray(CDVAE_COMPOSITION_MEANS).reshape(22, 6)
+    # feature order per property: minimum, maximum, range, mean, avg_dev, mode; mean(range) = mean(max) - mean(min)
+    assert np.allclose(means[:, 2], means[:, 1] - means[:, 0])
+
+
+def test_featurize_parallel_equals_serial_and_keeps_order():
+    structures = [rattle(cubic_perovskite(), 0.05, seed=i) for i in range(3)] + [diamond()]
+    serial_struct, serial_comp = featurize(structures, n_jobs=1)
+    from crystalkit.metrics import clear_fingerprint_cache
+
+    clear_fingerprint_cache()
+    parallel_struct, parallel_comp = featurize(structures, n_jobs=2)
+    for a, b in zip(serial_struct, parallel_struct):
+        assert np.array_equal(a, b)
+    for a, b in zip(serial_comp, parallel_comp):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("distance", [0.3])
+def test_overlapping_atoms_still_get_a_value_or_none_never_an_exception(distance):
+    value = structure_fingerprint(with_overlap(cubic_perovskite(), distance), use_cache=False)
+    assert value is None or value.shape == (61,)

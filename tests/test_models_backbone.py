@@ -1,0 +1,156 @@
+"""The periodic backbone: invariances by construction, checked numerically (float64)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from models_helpers import (
+    TINY,
+    assert_close,
+    permute,
+    random_crystals,
+    random_rotation,
+    rotate,
+    tiny_backbone,
+    translate,
+)
+
+from crystalkit.models import Diffusion, DiffusionConfig, FlowMatching, PeriodicBackbone
+from crystalkit.models.backbone import element_descriptors
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def net() -> PeriodicBackbone:
+    return tiny_backbone().double().eval()
+
+
+def features(net, crystals, time=0.3):
+    t = torch.full((crystals.num_crystals,), time, dtype=torch.float64)
+    with torch.no_grad():
+        return net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t)
+
+
+def test_rotation_leaves_features_unchanged(net):
+    crystals = random_crystals()
+    atoms, crystal = features(net, crystals)
+    rotated_atoms, rotated_crystal = features(net, rotate(crystals, random_rotation(1)))
+    assert_close(rotated_atoms, atoms, "atom features after rotation")
+    assert_close(rotated_crystal, crystal, "crystal features after rotation")
+
+
+def test_reflection_leaves_features_unchanged(net):
+    crystals = random_crystals()
+    atoms, _ = features(net, crystals)
+    mirrored, _ = features(net, rotate(crystals, torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))))
+    assert_close(mirrored, atoms, "atom features after a mirror")
+
+
+def test_periodic_translation_leaves_features_unchanged(net):
+    crystals = random_crystals()
+    atoms, crystal = features(net, crystals)
+    shifted_atoms, shifted_crystal = features(net, translate(crystals, torch.tensor([0.37, -0.81, 2.25],
+                                                                                    dtype=torch.float64)))
+    assert_close(shifted_atoms, atoms, "atom features after translation")
+    assert_close(shifted_crystal, crystal, "crystal features after translation")
+
+
+def test_permutation_permutes_atom_features(net):
+    crystals = random_crystals()
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    atoms, crystal = features(net, crystals)
+    permuted_atoms, permuted_crystal = features(net, permute(crystals, order))
+    assert_close(permuted_atoms, atoms[:, order], "atom features after permutation")
+    assert_close(permuted_crystal, crystal, "crystal features after permutation")
+
+
+def test_padding_does_not_change_real_atoms(net):
+    crystals = random_crystals(num_crystals=2, num_atoms=4)
+    atoms, crystal = features(net, crystals)
+    padded = crystals.replace(
+        types=torch.cat([crystals.types, torch.zeros(2, 3, dtype=torch.int64)], 1),
+        frac=torch.cat([crystals.frac, torch.rand(2, 3, 3, dtype=torch.float64)], 1),
+        mask=torch.cat([crystals.mask, torch.zeros(2, 3, dtype=torch.bool)], 1),
+    )
+    padded_atoms, padded_crystal = features(net, padded)
+    assert_close(padded_atoms[:, :4], atoms, "real atoms next to padding")
+    assert_close(padded_crystal, crystal, "crystal features next to padding")
+    assert float(padded_atoms[:, 4:].abs().max()) == 0.0
+
+
+def test_features_see_geometry_and_chemistry(net):
+    """Invariance is easy if the output ignores its input; it must not."""
+    crystals = random_crystals()
+    atoms, _ = features(net, crystals)
+    moved = crystals.replace(frac=crystals.frac.clone())
+    moved.frac[0, 0] += 0.1
+    assert float((features(net, moved)[0] - atoms).abs().max()) > 1e-6
+    assert float((features(net, crystals.replace(types=crystals.types % 50 + 1))[0] - atoms).abs().max()) > 1e-6
+    assert float((features(net, crystals.replace(lattice=crystals.lattice * 1.1))[0] - atoms).abs().max()) > 1e-6
+
+
+def test_one_hot_types_equal_atomic_numbers(net):
+    crystals = random_crystals()
+    one_hot = torch.nn.functional.one_hot(crystals.types - 1, TINY.num_elements).double()
+    t = torch.full((crystals.num_crystals,), 0.5, dtype=torch.float64)
+    with torch.no_grad():
+        from_numbers = net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t)[0]
+        from_one_hot = net(one_hot, crystals.frac, crystals.lattice, crystals.mask, t)[0]
+    assert_close(from_one_hot, from_numbers, "one-hot vs atomic-number input")
+
+
+@pytest.mark.parametrize("family", ["diffusion", "flow"])
+def test_model_outputs_transform_correctly(family):
+    """Coordinate outputs: invariant in fractional units (so they rotate with the crystal in Cartesian
+    units), permuted with the atoms; diffusion's lattice output rotates with the lattice."""
+    net = tiny_backbone(seed=2)
+    model = Diffusion(net) if family == "diffusion" else FlowMatching(net)
+    for parameter in model.parameters():  # the heads start at zero; give them something to say
+        torch.nn.init.normal_(parameter, std=0.3)
+    model = model.double().eval()
+    crystals = random_crystals()
+    t = torch.full((crystals.num_crystals,), 0.4, dtype=torch.float64)
+    rotation = random_rotation(5)
+    with torch.no_grad():
+        out = model.predict(crystals.types, crystals, t)
+        turned = model.predict(crystals.types, rotate(crystals, rotation), t)
+        shifted = model.predict(crystals.types, translate(crystals, torch.tensor([0.2, 0.7, -0.4],
+                                                                                dtype=torch.float64)), t)
+        order = torch.tensor([5, 4, 3, 2, 1, 0])
+        permuted = model.predict(crystals.types[:, order], permute(crystals, order), t)
+    assert float(out["coords"].abs().max()) > 1e-3
+    cartesian = out["coords"] @ crystals.lattice
+    assert_close(turned["coords"] @ (crystals.lattice @ rotation.T), cartesian @ rotation.T,
+                 "Cartesian coordinate output after rotation")
+    assert_close(shifted["coords"], out["coords"], "coordinate output after translation")
+    assert_close(permuted["coords"], out["coords"][:, order], "coordinate output after permutation")
+    if family == "diffusion":
+        assert_close(turned["lattice"], out["lattice"] @ rotation.T, "lattice output after rotation")
+    else:
+        assert_close(turned["lattice"], out["lattice"], "lattice-parameter output after rotation")
+    assert_close(permuted["lattice"], out["lattice"], "lattice output after permutation")
+
+
+def test_de_novo_type_output_is_invariant():
+    model = Diffusion(tiny_backbone(seed=3), DiffusionConfig(task="de_novo"))
+    for parameter in model.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    model = model.double().eval()
+    crystals = random_crystals()
+    soft = torch.softmax(torch.randn(3, 6, TINY.num_elements, dtype=torch.float64), -1)
+    t = torch.full((3,), 0.4, dtype=torch.float64)
+    with torch.no_grad():
+        out = model.predict(soft, crystals, t)["types"]
+        turned = model.predict(soft, rotate(crystals, random_rotation(7)), t)["types"]
+    assert_close(turned, out, "type output after rotation")
+
+
+def test_element_descriptors_are_standardised_and_finite():
+    table = element_descriptors(100)
+    assert table.shape == (100, 12)
+    assert torch.isfinite(table).all()
+    assert float(table.mean(0).abs().max()) < 0.2  # missing values became 0, the rest is centred
+    # Chemistry is visible: O and S (same group) are closer than O and Fe.
+    oxygen, sulphur, iron = table[7], table[15], table[25]
+    assert (oxygen - sulphur).norm() < (oxygen - iron).norm()

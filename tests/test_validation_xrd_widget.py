@@ -1,0 +1,63 @@
+"""The XRD comparison widget: static plotly figure with a candidate menu, and the overlay figure."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from crystalkit.errors import CrystalInputError
+from crystalkit.validation import simulate_xrd
+from crystalkit.widgets.xrd import xrd_comparison, xrd_figure
+
+
+@pytest.fixture
+def candidates(srtio3):
+    rocksalt = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    stretched = srtio3.copy()
+    stretched.scale_lattice(srtio3.volume * 1.02**3)
+    return [rocksalt, stretched, srtio3]
+
+
+def test_plotly_comparison_lists_candidates_best_first(srtio3, candidates):
+    target = simulate_xrd(srtio3, noise=0.01, seed=0)
+    figure = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="plotly")
+    menu = figure.layout.updatemenus[0]
+    assert len(menu.buttons) == 3
+    assert menu.buttons[0].label.startswith("#1 true")
+    assert figure.layout.meta["ranking"][0]["name"] == "true"
+    # Exactly the target and the first candidate's traces are visible at the start.
+    visible = [trace.visible for trace in figure.data]
+    assert visible == list(menu.buttons[0].args[0]["visible"])
+    assert figure.data[0].visible and sum(1 for trace in figure.data if trace.type == "scatter3d" and trace.visible) > 0
+    for button in menu.buttons:  # the target stays on whatever candidate is chosen
+        assert button.args[0]["visible"][0]
+
+
+def test_overlay_figure(srtio3, candidates):
+    target = simulate_xrd(srtio3)
+    figure = xrd_figure(target, candidates[1], strain=-0.02)
+    names = [trace.name for trace in figure.data]
+    assert names[0] == "SrTiO3" and "-2.0% lattice" in names
+    assert "cosine similarity" in figure.layout.title.text
+
+
+def test_comparison_needs_structures(srtio3):
+    target = simulate_xrd(srtio3)
+    with pytest.raises(CrystalInputError):
+        xrd_comparison(target, [])
+    with pytest.raises(CrystalInputError, match="structures"):
+        xrd_comparison(target, [target], backend="plotly")
+
+
+def test_live_widget_has_a_menu_pattern_and_crystal(srtio3, candidates):
+    pytest.importorskip("nglview")
+    import ipywidgets
+
+    target = simulate_xrd(srtio3)
+    widget = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="nglview")
+    chooser, panels = widget.children
+    assert isinstance(chooser, ipywidgets.Dropdown) and len(chooser.options) == 3
+    assert chooser.options[0][0].startswith("#1 true")
+    assert len(panels.children) == 2  # pattern and crystal outputs
+    assert list(widget.ranking["name"])[0] == "true"
+    chooser.value = chooser.options[1][1]  # switching candidate redraws without error
