@@ -134,7 +134,9 @@ def _relax(structure: Structure, fmax: float, max_steps: int, pressure_gpa: floa
         warnings.simplefilter("ignore")
         optimizer = FIRE(FrechetCellFilter(atoms, scalar_pressure=pressure_gpa * GPA_TO_EV_PER_A3), logfile=None)
         optimizer.run(fmax=fmax, steps=max_steps)
-    final = AseAtomsAdaptor.get_structure(atoms)
+    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    # Only lattice, species and positions: the calculator's site properties (float32 magmoms) are not data.
+    final = Structure(relaxed.lattice, relaxed.species, relaxed.frac_coords)
     prediction = _model().predict_structure(final, task="ef")
     max_force = float(np.linalg.norm(prediction["f"], axis=1).max())
     return {

@@ -23,8 +23,9 @@ as ``(B, N, N, H)`` blocks: for cells of up to a few dozen atoms that is the
 fastest layout on a CPU and on a GPU alike, with no graph to build per batch.
 
 The backbone returns features, not predictions: per-atom features ``(B, N, H)``
-(invariant, permuted with the atoms) and per-crystal features ``(B, H)``. Each
-generative process adds its own small output heads (see ``heads.py``).
+(invariant, permuted with the atoms), per-crystal features ``(B, H)`` and
+per-pair features ``(B, N, N, H)``. Each generative process adds its own small
+output heads (``generator.TorusVectorHead`` for coordinates).
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ class MessageLayer(nn.Module):
 
     def forward(
         self, h: torch.Tensor, pair: torch.Tensor, context: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """``h`` (B, N, H), ``pair`` (B, N, N, H), ``context`` (B, H), ``mask`` (B, N) -> new ``h`` (B, N, H)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h`` (B, N, H), ``pair`` (B, N, N, H), ``context`` (B, H), ``mask`` (B, N)
+        -> (new ``h`` (B, N, H), the messages (B, N, N, H))."""
         x = self.norm(h)
         pre = (
             self.from_receiver(x).unsqueeze(2)  # (B, N, 1, H): atom i
@@ -162,7 +164,7 @@ class MessageLayer(nn.Module):
         batch, atoms, _, hidden = messages.shape
         per_head = messages.reshape(batch, atoms, atoms, self.num_heads, hidden // self.num_heads)  # (B, N, N, h, H/h)
         gathered = (weights.unsqueeze(-1) * per_head).sum(dim=2).reshape(batch, atoms, hidden)  # (B, N, H)
-        return h + self.update(torch.cat([x, gathered], dim=-1))
+        return h + self.update(torch.cat([x, gathered], dim=-1)), messages
 
 
 class PeriodicBackbone(nn.Module):
@@ -234,7 +236,7 @@ class PeriodicBackbone(nn.Module):
         mask: torch.Tensor,
         time: torch.Tensor,
         condition: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features of a padded batch.
 
         Args:
@@ -247,7 +249,8 @@ class PeriodicBackbone(nn.Module):
                 (e.g. a property label, see ``heads.ConditionEmbedding``).
 
         Returns:
-            ``(atom_features (B, N, H), crystal_features (B, H))``.
+            ``(atom_features (B, N, H), crystal_features (B, H), pair_features (B, N, N, H))``; the pair
+            features are the last layer's messages, for outputs built from pairs (``TorusVectorHead``).
         """
         num_atoms = mask.sum(dim=1)
         context = self.time_embedding(sinusoidal_embedding(time.to(frac.dtype), self.config.time_frequencies))
@@ -256,8 +259,9 @@ class PeriodicBackbone(nn.Module):
             context = context + condition
         pair = self.pair_embedding(self.pair_features(frac, lattice))  # (B, N, N, H)
         h = self.embed_types(types) + self.context_to_atoms(context).unsqueeze(1)  # (B, N, H)
+        messages = pair
         for layer in self.layers:
-            h = layer(h, pair, context, mask)
+            h, messages = layer(h, pair, context, mask)
         h = self.out_norm(h) * mask.unsqueeze(-1)  # (B, N, H), padding zeroed
         crystal = h.sum(dim=1) / num_atoms.clamp(min=1).to(h.dtype).unsqueeze(-1)  # (B, H) mean over atoms
-        return h, crystal
+        return h, crystal, messages

@@ -48,6 +48,7 @@ from crystalkit.models.dense import DenseCrystals
 from crystalkit.models.generator import (
     CrystalGenerator,
     GeneratorConfig,
+    TorusVectorHead,
     as_dense,
     masked_mean,
     remove_mean,
@@ -91,10 +92,10 @@ class Diffusion(CrystalGenerator):
         hidden = net.config.hidden_dim
         self.lattice_noise = CosineSchedule(config.cosine_offset)
         self.coord_noise = WrappedNormal(config.sigma_min, config.sigma_max)
-        self.coord_head = nn.Linear(hidden, 3)  # per atom: the (scaled) score of the coordinates
+        self.coord_head = TorusVectorHead(hidden)  # per atom: the (scaled) score of the coordinates
         self.lattice_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 9))  # phi
         self.type_head = nn.Linear(hidden, net.config.num_elements) if config.task == "de_novo" else None
-        for head in (self.coord_head, self.lattice_head[-1], self.type_head):
+        for head in (self.lattice_head[-1], self.type_head):
             if head is not None:  # start by predicting zero: a calm first few hundred steps
                 nn.init.zeros_(head.weight)
                 nn.init.zeros_(head.bias)
@@ -104,11 +105,12 @@ class Diffusion(CrystalGenerator):
         """``(B, 1, 1)`` cube root of the atom count, the scale of the diffused lattice."""
         return mask.sum(dim=1).clamp(min=1).to(torch.float32).pow(1 / 3)[:, None, None]
 
-    def heads(self, atom_features: torch.Tensor, crystal_features: torch.Tensor, state: DenseCrystals) -> dict:
+    def heads(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> dict:
+        atom_features, crystal_features, _ = features
         phi = self.lattice_head(crystal_features).reshape(-1, 3, 3)  # (B, 3, 3) invariant
         scaled_lattice = state.lattice / self._cell_scale(state.mask).to(state.lattice)  # (B, 3, 3)
         out = {
-            "coords": remove_mean(self.coord_head(atom_features), state.mask),  # (B, N, 3), no net drift
+            "coords": self.coord_head(features, state),  # (B, N, 3)
             "lattice": phi @ scaled_lattice,  # (B, 3, 3): rotates with the lattice
         }
         if self.type_head is not None:

@@ -38,8 +38,15 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.geometry import lattice_from_parameters, lattice_to_parameters, minimum_image_frac, wrap_frac
 from crystalkit.models.backbone import PeriodicBackbone
 from crystalkit.models.dense import DenseCrystals
-from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, as_dense, masked_mean, remove_mean, \
-    uniform_frac
+from crystalkit.models.generator import (
+    CrystalGenerator,
+    GeneratorConfig,
+    TorusVectorHead,
+    as_dense,
+    masked_mean,
+    remove_mean,
+    uniform_frac,
+)
 
 __all__ = ["FlowConfig", "FlowMatching"]
 
@@ -75,11 +82,10 @@ class FlowMatching(CrystalGenerator):
             )
         super().__init__(net, config)
         hidden = net.config.hidden_dim
-        self.coord_head = nn.Linear(hidden, 3)  # per atom: velocity on the torus (cells per unit time)
+        self.coord_head = TorusVectorHead(hidden)  # per atom: velocity on the torus (cells per unit time)
         self.lattice_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 6))
-        for head in (self.coord_head, self.lattice_head[-1]):
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+        nn.init.zeros_(self.lattice_head[-1].weight)
+        nn.init.zeros_(self.lattice_head[-1].bias)
         # The current lattice in flow coordinates, for the network: raw log lengths vary by a few
         # per cent across a data set, too little for the backbone's generic features to resolve.
         self.lattice_state = nn.Sequential(nn.Linear(6, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
@@ -123,10 +129,10 @@ class FlowMatching(CrystalGenerator):
     def state_context(self, state: DenseCrystals, time: torch.Tensor) -> torch.Tensor:
         return self.lattice_state(self.lattice_to_flow(state.lattice, state.mask))  # (B, H)
 
-    def heads(self, atom_features: torch.Tensor, crystal_features: torch.Tensor, state: DenseCrystals) -> dict:
+    def heads(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> dict:
         return {
-            "coords": remove_mean(self.coord_head(atom_features), state.mask),  # (B, N, 3), no net drift
-            "lattice": self.lattice_head(crystal_features),  # (B, 6)
+            "coords": self.coord_head(features, state),  # (B, N, 3)
+            "lattice": self.lattice_head(features[1]),  # (B, 6) from the crystal features
         }
 
     def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:

@@ -38,7 +38,7 @@ from crystalkit.models.backbone import BackboneConfig, PeriodicBackbone, sinusoi
 from crystalkit.models.dense import DenseCrystals
 from crystalkit.sampling import as_compositions
 
-__all__ = ["GeneratorConfig", "CrystalGenerator", "as_dense", "masked_mean"]
+__all__ = ["GeneratorConfig", "CrystalGenerator", "TorusVectorHead", "as_dense", "masked_mean", "remove_mean"]
 
 
 @dataclass
@@ -109,6 +109,45 @@ class ConditionEmbedding(nn.Module):
         return torch.where(unknown.unsqueeze(-1), self.unknown.expand_as(embedded), embedded)  # (B, H)
 
 
+class TorusVectorHead(nn.Module):
+    """Per-atom vectors on the torus (a score or a velocity of fractional coordinates).
+
+    Two parts, both unchanged by rotations and translations of the crystal and
+    permuted with its atoms:
+
+    * a per-atom term, a linear map of the atom's features;
+    * a sum of pair "forces": atom j pushes atom i along each axis by
+      ``sum_k w_ijk sin(2 pi k (f_j - f_i))``, with weights ``w`` read from the
+      pair's features. The sines make the push periodic and smooth (it vanishes
+      when j sits exactly half a cell away, where "towards j" is ambiguous),
+      and expressing the output through the pair geometry itself lets the
+      network place an atom precisely relative to its neighbours.
+
+    Both parts start at zero, so an untrained model predicts no motion.
+    """
+
+    def __init__(self, hidden_dim: int, num_harmonics: int = 2) -> None:
+        super().__init__()
+        self.num_harmonics = num_harmonics
+        self.per_atom = nn.Linear(hidden_dim, 3)
+        self.per_pair = nn.Linear(hidden_dim, 3 * num_harmonics)
+        for layer in (self.per_atom, self.per_pair):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> torch.Tensor:
+        atoms, _, pairs = features
+        batch, num_atoms, _ = atoms.shape
+        delta = state.frac.unsqueeze(1) - state.frac.unsqueeze(2)  # (B, N, N, 3): f_j - f_i
+        k = torch.arange(1, self.num_harmonics + 1, device=delta.device, dtype=delta.dtype)  # (K,)
+        basis = torch.sin(2 * torch.pi * delta.unsqueeze(-1) * k)  # (B, N, N, 3, K)
+        weights = self.per_pair(pairs).reshape(batch, num_atoms, num_atoms, 3, self.num_harmonics)
+        weights = weights * state.mask[:, None, :, None, None]  # padding pushes nobody
+        count = state.mask.sum(1).clamp(min=1).to(atoms.dtype)[:, None, None]  # (B, 1, 1)
+        pushes = (weights * basis).sum(dim=(2, 4)) / count  # (B, N, 3)
+        return remove_mean(self.per_atom(atoms) + pushes, state.mask)  # no net drift of the whole crystal
+
+
 class CrystalGenerator(nn.Module):
     """Base of the learned generators: a backbone, output heads, and the shared interface.
 
@@ -130,8 +169,8 @@ class CrystalGenerator(nn.Module):
         self.register_buffer("atom_count_weights", torch.zeros(config.max_atoms + 1))
 
     # ------------------------------------------------------------- overridden
-    def heads(self, atom_features: torch.Tensor, crystal_features: torch.Tensor, state: DenseCrystals) -> dict:
-        """Network features -> the family's predictions (a dict of tensors)."""
+    def heads(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> dict:
+        """Backbone features ``(atoms, crystal, pairs)`` -> the family's predictions (a dict of tensors)."""
         raise NotImplementedError
 
     def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
@@ -206,13 +245,11 @@ class CrystalGenerator(nn.Module):
         context = self.state_context(state, time)
         condition = self.embed_condition(labels, state.num_crystals, hide_condition)
         combined = condition if context is None else (context if condition is None else context + condition)
-        atoms, crystal = self.net(types, state.frac, state.lattice, state.mask, time, combined)
-        out = self.heads(atoms, crystal, state)
+        out = self.heads(self.net(types, state.frac, state.lattice, state.mask, time, combined), state)
         if guidance_scale and condition is not None and labels is not None:
             plain = self.embed_condition(None, state.num_crystals)
             plain = plain if context is None else plain + context
-            atoms, crystal = self.net(types, state.frac, state.lattice, state.mask, time, plain)
-            unconditional = self.heads(atoms, crystal, state)
+            unconditional = self.heads(self.net(types, state.frac, state.lattice, state.mask, time, plain), state)
             out = {key: value + guidance_scale * (value - unconditional[key]) for key, value in out.items()}
         return out
 

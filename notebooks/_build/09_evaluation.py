@@ -297,6 +297,18 @@ formula; after the matcher rescales both to the same volume its *c* axis is stil
 standard length tolerance (30 %) it is "the same structure" (leaked), with the strict one (20 %) a polymorph.
 The tolerance decides what leakage even means.
 
+The same checks on the kit's bundled teaching set (perovskites relaxed with CHGNet, notebook 02):
+"""),
+    code("""
+from crystalkit.data import load_dataset
+
+bundled_train, bundled_test = load_dataset("perovskites", "train"), load_dataset("perovskites", "test")
+print(len(bundled_train), "train and", len(bundled_test), "test crystals")
+print("duplicate groups in train:", M.duplicates_within(list(bundled_train.structures), n_jobs=N_JOBS))
+print(M.split_leakage(list(bundled_train.structures), list(bundled_test.structures), n_jobs=N_JOBS).summary())
+"""),
+    md("""
+
 ## 10. S.U.N.: stable, unique, novel
 
 A crystal is *stable* if its energy above the convex hull is small (MatterGen uses 0.1 eV/atom, stricter
