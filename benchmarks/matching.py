@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import time
 import warnings
@@ -121,10 +122,16 @@ def plain_novelty(queries, references):
 
 
 def timed(function, *args, **kwargs):
+    """``(value, wall seconds, CPU seconds of this process and its finished children)``, caches cleared first."""
     clear_caches()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     value = function(*args, **kwargs)
-    return value, time.perf_counter() - start
+    return value, time.perf_counter() - start, _cpu_seconds() - cpu_start
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def cpu_model() -> str:
@@ -152,37 +159,39 @@ def main() -> None:
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores visible; parallel runs use {jobs} processes")
     print(f"data: {args.data or 'synthetic'}, {args.n} targets, seed {args.seed}\n")
     targets = load_targets(args.data, args.n, args.seed)
-    header = (f"{'workload':<26} {'pairs':>7} {'plain s':>9} {'kit 1p s':>9} {'kit Np s':>9} "
-              f"{'x (1p)':>7} {'x (Np)':>7}  rate")
+    header = (f"{'workload':<24} {'pairs':>6} {'plain wall':>10} {'plain cpu':>9} {'kit1 wall':>9} {'kit1 cpu':>8} "
+              f"{'kitN wall':>9} {'x cpu 1p':>8} {'x wall Np':>9}  rate")
     print(header)
     print("-" * len(header), flush=True)
     for k in args.k:
         predicted = make_predictions(targets, k, args.seed + k)
         if not args.skip_published:
-            expected, t_plain = timed(plain_published, predicted, targets, k)
-            kit1, t1 = timed(csp_metrics, predicted, targets, k=k, n_jobs=1, progress=False)
-            kitn, tn = timed(csp_metrics, predicted, targets, k=k, n_jobs=jobs, progress=False)
+            expected, *plain = timed(plain_published, predicted, targets, k)
+            kit1, *one = timed(csp_metrics, predicted, targets, k=k, n_jobs=1, progress=False)
+            kitn, *many = timed(csp_metrics, predicted, targets, k=k, n_jobs=jobs, progress=False)
             assert same(expected, [t.rms for t in kit1.targets]) and kit1 == kitn, "published CSP answers differ"
-            report(f"CSP published, k={k}", len(targets) * k, t_plain, t1, tn, kit1.match_rate)
-        expected, t_plain = timed(plain_matching, predicted, targets)
-        kit1, t1 = timed(csp_metrics, predicted, targets, k=k, validity="none", n_jobs=1, progress=False)
-        kitn, tn = timed(csp_metrics, predicted, targets, k=k, validity="none", n_jobs=jobs, progress=False)
+            report(f"CSP published, k={k}", len(targets) * k, plain, one, many, kit1.match_rate)
+        expected, *plain = timed(plain_matching, predicted, targets)
+        kit1, *one = timed(csp_metrics, predicted, targets, k=k, validity="none", n_jobs=1, progress=False)
+        kitn, *many = timed(csp_metrics, predicted, targets, k=k, validity="none", n_jobs=jobs, progress=False)
         assert same(expected, [t.rms for t in kit1.targets]) and kit1 == kitn, "matching answers differ"
-        report(f"CSP matching only, k={k}", len(targets) * k, t_plain, t1, tn, kit1.match_rate)
+        report(f"CSP matching only, k={k}", len(targets) * k, plain, one, many, kit1.match_rate)
     queries = [samples[0] for samples in make_predictions(targets, 1, args.seed + 99)]
-    expected, t_plain = timed(plain_novelty, queries, targets)
-    kit1, t1 = timed(first_matches, queries, targets, STRICT_MATCHER, n_jobs=1, progress=False)
-    kitn, tn = timed(first_matches, queries, targets, STRICT_MATCHER, n_jobs=jobs, progress=False)
+    expected, *plain = timed(plain_novelty, queries, targets)
+    kit1, *one = timed(first_matches, queries, targets, STRICT_MATCHER, n_jobs=1, progress=False)
+    kitn, *many = timed(first_matches, queries, targets, STRICT_MATCHER, n_jobs=jobs, progress=False)
     assert expected == kit1 == kitn, "novelty answers differ"
-    report(f"novelty {len(queries)} x {len(targets)}", len(queries) * len(targets), t_plain, t1, tn,
+    report(f"novelty {len(queries)} x {len(targets)}", len(queries) * len(targets), plain, one, many,
            sum(m is None for m in kit1) / len(kit1))
     print("\nAll answers identical to the plain loops (asserted). 'rate': match rate (CSP) or novel share.")
+    print("'x cpu 1p': plain CPU time / kit CPU time on one process (robust to other load on the machine);")
+    print("'x wall Np': plain wall time / kit wall time on N processes (needs idle cores to mean anything).")
 
 
-def report(name: str, pairs: int, t_plain: float, t1: float, tn: float, rate: float) -> None:
-    """One row of the table: seconds for the plain loop, the kit on 1 and N processes, speed-ups."""
-    print(f"{name:<26} {pairs:>7} {t_plain:>9.2f} {t1:>9.2f} {tn:>9.2f} {t_plain / t1:>7.1f} {t_plain / tn:>7.1f}  "
-          f"{rate:.3f}", flush=True)
+def report(name: str, pairs: int, plain: list, one: list, many: list, rate: float) -> None:
+    """One row: wall and CPU seconds of the plain loop and the kit, and the two speed-ups."""
+    print(f"{name:<24} {pairs:>6} {plain[0]:>10.2f} {plain[1]:>9.2f} {one[0]:>9.2f} {one[1]:>8.2f} {many[0]:>9.2f} "
+          f"{plain[1] / one[1]:>8.1f} {plain[0] / many[0]:>9.1f}  {rate:.3f}", flush=True)
 
 
 if __name__ == "__main__":

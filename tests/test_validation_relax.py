@@ -72,6 +72,14 @@ def test_elements_beyond_plutonium_are_refused_before_running():
         relax(americium, progress=False)
 
 
+def test_elements_without_training_data_are_flagged():
+    from crystalkit.validation.relax import SparseElementWarning
+
+    polonium = Structure(Lattice.cubic(3.35), ["Po"], [[0, 0, 0]])
+    with pytest.warns(SparseElementWarning, match="Po"):
+        check_chgnet_input(polonium)
+
+
 def test_disordered_and_isolated_structures_are_refused(srtio3):
     disordered = srtio3.copy()
     disordered.replace(0, {"Sr": 0.5, "Ba": 0.5})

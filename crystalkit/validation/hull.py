@@ -76,10 +76,14 @@ class HullResult:
     def summary(self) -> str:
         products = " + ".join(f"{fraction:.2f} {formula}" for formula, fraction in self.decomposition.items())
         flagged = f"  [FLAGGED: {'; '.join(self.flags)}]" if self.flags else ""
-        return (
-            f"{self.composition.reduced_formula}: {1000 * self.e_above_hull:.0f} meV/atom above hull "
-            f"(formation energy {self.formation_energy_per_atom:.3f} eV/atom); decomposes into {products}{flagged}"
-        )
+        formula, height = self.composition.reduced_formula, 1000 * self.e_above_hull
+        if height < -0.5:
+            where = f"{-height:.0f} meV/atom BELOW the reference hull (more stable than {products})"
+        elif height <= 0.5:
+            where = f"on the hull (0 meV/atom; hull phases there: {products})"
+        else:
+            where = f"{height:.0f} meV/atom above the hull (would decompose into {products})"
+        return f"{formula}: {where}; formation energy {self.formation_energy_per_atom:.3f} eV/atom{flagged}"
 
 
 def energy_above_hull(

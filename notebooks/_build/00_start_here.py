@@ -65,7 +65,7 @@ this one type, and it converts back to pymatgen exactly.
 """),
     code("""
 train = load_dataset("perovskites", "train")
-batch = CrystalBatch.from_structures(train.structures[:3] + [srtio3])
+batch = CrystalBatch.from_structures([*train.structures[:3], srtio3])
 for name in ("atomic_numbers", "frac_coords", "lattice", "num_atoms"):
     print(f"{name:15s} {tuple(getattr(batch, name).shape)}")
 print("crystal of each atom:", batch.batch_index.tolist())

@@ -44,7 +44,7 @@ data = {(name, split): load_dataset(name, split) for name in SETS for split in (
 The kit ships three small sets that mirror the public benchmarks, built by its own script
 (`scripts/build_teaching_data.py`, described in `crystalkit/data/DATA.md`):
 
-- **perovskites**, like Perov-5: five-atom cubic ABX$_3$ cells, many A, B and X (mixed anions too);
+- **perovskites**, like Perov-5: five-atom cubic ABX₃ cells, many A, B and X (mixed anions too);
 - **inorganic**, like MP-20: known structure types (AFLOW prototypes) with new, charge-balanced elements;
 - **carbon**, like Carbon-24: random symmetric carbon cells of 6-24 atoms.
 
@@ -69,7 +69,9 @@ A generative model can only produce what its training set shows it. Which elemen
 the cells, which symmetries? We describe each structure once (`structure_table`) and plot.
 """),
     code("""
-tables = {name: structure_table(data[name, "train"].structures).join(data[name, "train"].labels) for name in SETS}
+LABELS = ["material_id", "energy_per_atom", "formation_energy_per_atom", "e_above_hull"]
+tables = {name: structure_table(data[name, "train"].structures).join(data[name, "train"].labels[LABELS])
+          for name in SETS}
 frequency = pd.concat({name: element_frequency(data[name, "train"].structures) for name in SETS[:2]}).reset_index()
 frequency.columns = ["set", "element", "structures"]
 fig = px.bar(frequency, x="element", y="structures", color="set", barmode="group",

@@ -88,8 +88,8 @@ fig.show()
 start = time.perf_counter()
 random_samples = random_baseline.sample(compositions, num_samples=K, seed=SEED)
 print(f"{len(compositions) * K} random crystals in {time.perf_counter() - start:.1f} s")
-first = random_samples[0]
-gallery([targets[0]] + first[:5], titles=["target"] + [f"random, group {c.properties['spacegroup']}" for c in first[:5]],
+first = random_samples[0][:5]
+gallery([targets[0]] + first, titles=["target"] + [f"random, group {c.properties['spacegroup']}" for c in first],
         columns=6)
 """),
     md("""
@@ -180,20 +180,23 @@ fig.show()
     md("""
 ### On the public benchmarks
 
-`benchmarks/baselines_csp.py` runs both baselines on the public Perov-5 and Carbon-24 sets (split 90/10 from
-their validation files, 200 targets each). Measured in this kit (seed 0):
+`benchmarks/baselines_csp.py` runs both baselines on the public Perov-5 and Carbon-24 sets with the published
+protocol. Only the validation files are shipped with the kit's benchmarks, so it splits each 90/10 (seed 0): the
+90 % is the training pool, and 200 of the held-out 10 % are the targets. Measured in this kit:
 
 | set | baseline | k = 1 match % | RMSE | k = 20 match % | RMSE |
 |---|---|---|---|---|---|
-| Perov-5 | prototype substitution | PEROV_SUB_1 | PEROV_SUB_1R | PEROV_SUB_20 | PEROV_SUB_20R |
-| Perov-5 | random symmetric | PEROV_RND_1 | PEROV_RND_1R | PEROV_RND_20 | PEROV_RND_20R |
-| Carbon-24 | prototype substitution | CARB_SUB_1 | CARB_SUB_1R | CARB_SUB_20 | CARB_SUB_20R |
-| Carbon-24 | random symmetric | CARB_RND_1 | CARB_RND_1R | CARB_RND_20 | CARB_RND_20R |
+| Perov-5 | prototype substitution | 44.5 | 0.125 | 97.0 | 0.017 |
+| Perov-5 | random symmetric | 14.5 | 0.346 | 93.0 | 0.271 |
+| Carbon-24 | prototype substitution | 15.5 | 0.320 | 89.0 | 0.199 |
+| Carbon-24 | random symmetric | 3.5 | 0.452 | 48.5 | 0.403 |
 
 For comparison, DiffCSP (Jiao et al. 2023) reports a match rate of 52.0 % (RMSE 0.076) on Perov-5 and 17.5 %
-(RMSE 0.276) on Carbon-24 at k = 1, on the full test sets. Substitution at k = 1 is not far behind on Perov-5, and
-at k = 20 it is near the ceiling: on Perov-5 a learned model earns its keep mainly through a better RMSE and a
-better first guess.
+(RMSE 0.276) on Carbon-24 at k = 1, on the official test sets. Two lessons. First, at k = 1 substitution is not far
+behind on either set: a learned model must beat *it*, not the random line. Second, at k = 20 both sets are nearly
+solved by look-up: on Carbon-24, twenty same-size training crystals picked at random contain a match for 89 % of
+the targets, because the set holds many near-copies of the same structures. Multi-sample match rates on these
+sets say more about the data than about the model; RMSE and k = 1 say more.
 
 ## Summary
 
