@@ -9,7 +9,8 @@ from pymatgen.core import Lattice, Structure
 
 from crystalkit.models import BackboneConfig, DenseCrystals, PeriodicBackbone
 
-TINY = BackboneConfig(hidden_dim=16, num_layers=2, num_frequencies=3, num_distance_features=6, time_frequencies=4)
+TINY = BackboneConfig(hidden_dim=16, num_layers=2, num_frequencies=3, num_distance_features=6, time_frequencies=4,
+                      num_heads=2)
 
 # (formula sites, lattice constant Å) of cubic ABX3 perovskites: A at the corner, B at the centre.
 PEROVSKITES = [

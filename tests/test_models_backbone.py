@@ -65,6 +65,23 @@ def test_permutation_permutes_atom_features(net):
     assert_close(permuted_crystal, crystal, "crystal features after permutation")
 
 
+def test_pair_features_are_invariant_and_permute_in_pairs(net):
+    crystals = random_crystals()
+    t = torch.full((crystals.num_crystals,), 0.7, dtype=torch.float64)
+
+    def pairs(c):
+        with torch.no_grad():
+            return net(c.types, c.frac, c.lattice, c.mask, t)[2]
+
+    reference = pairs(crystals)
+    order = torch.tensor([2, 5, 0, 1, 3, 4])
+    assert reference.shape == (3, 6, 6, TINY.hidden_dim)
+    assert_close(pairs(rotate(crystals, random_rotation(3))), reference, "pair features after rotation")
+    assert_close(pairs(translate(crystals, torch.tensor([0.5, 0.25, -0.75], dtype=torch.float64))), reference,
+                 "pair features after translation")
+    assert_close(pairs(permute(crystals, order)), reference[:, order][:, :, order], "pair features after permutation")
+
+
 def test_padding_does_not_change_real_atoms(net):
     crystals = random_crystals(num_crystals=2, num_atoms=4)
     atoms, crystal = features(net, crystals)

@@ -59,7 +59,8 @@ class FlowConfig(GeneratorConfig):
     coord_weight: float = 10.0  # coordinate velocities (std ~0.29 of a cell) weigh ~as much as lattice ones (~1)
     lattice_weight: float = 1.0  # see coord_weight
     angle_spread: float = 30.0  # degrees: prior angles are uniform in 90 +- 30, where reduced cells live
-    coord_anneal: float = 0.0  # s in the velocity factor 1 + s t when sampling; 0 integrates the ODE as learned
+    coord_anneal: float = 2.0  # s in the velocity factor 1 + s t when sampling (0: the ODE as learned); on Perov-5
+    # s = 2 cut the RMSE from 0.23 to 0.13 for one point of match rate (FlowMM also anneals)
 
 
 class FlowMatching(CrystalGenerator):
@@ -111,7 +112,9 @@ class FlowMatching(CrystalGenerator):
         angles = 90.0 + self.config.angle_spread * y[:, 3:]
         return lattice_from_parameters(lengths, angles)
 
-    def lattice_prior(self, num_crystals: int, generator: torch.Generator | None, device: torch.device):
+    def lattice_prior(
+        self, num_crystals: int, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor:
         """``(B, 6)`` draws from the prior: normal log lengths, uniform angles in 90 +- angle_spread."""
         lengths = torch.randn(num_crystals, 3, generator=generator, device=device)
         angles = 2 * torch.rand(num_crystals, 3, generator=generator, device=device) - 1
