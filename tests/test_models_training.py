@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -28,8 +29,8 @@ torch.set_num_threads(1)
 
 
 def quick(**changes) -> TrainConfig:
-    options = dict(max_minutes=None, max_steps=10, batch_size=8, progress=False, warmup_steps=5, log_every=5,
-                   val_every=5, val_crystals=6, device="cpu")
+    options = {"max_minutes": None, "max_steps": 10, "batch_size": 8, "progress": False, "warmup_steps": 5,
+               "log_every": 5, "val_every": 5, "val_crystals": 6, "device": "cpu"}
     options.update(changes)
     return TrainConfig(**options)
 
@@ -46,7 +47,7 @@ def test_learning_rate_warmup_then_cosine_to_the_floor():
     assert math.isclose(learning_rate(500, 0.5, config), 1e-3 * (0.1 + 0.9 * 0.5))
     assert math.isclose(learning_rate(900, 1.0, config), 1e-4)
     rates = [learning_rate(20 + i, i / 50, config) for i in range(51)]
-    assert all(b <= a + 1e-15 for a, b in zip(rates, rates[1:]))
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(rates))
 
 
 def test_ema_averages_and_swaps():

@@ -45,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(diffusion only)")
     parser.add_argument("--condition", default=None, metavar="COLUMN",
                         help="property column to condition on (classifier-free guidance), e.g. heat_ref")
-    parser.add_argument("--hidden", type=int, default=None, help="backbone width (default 128)")
+    parser.add_argument("--hidden", type=int, default=None, help="backbone width (default 64)")
     parser.add_argument("--layers", type=int, default=None, help="backbone message-passing layers (default 4)")
     parser.add_argument("--batch-size", type=int, default=None, help="crystals per step (default 128)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto (default: GPU if any), cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its own)")
@@ -58,8 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_family(family: str, task: str, conditional: bool, hidden: int | None = None, layers: int | None = None):
     """A fresh model of ``family`` with the kit's defaults (sizes optionally overridden)."""
-    from crystalkit.models import BackboneConfig, Diffusion, DiffusionConfig, FlowConfig, FlowMatching, \
-        PeriodicBackbone
+    from crystalkit.models import BackboneConfig, Diffusion, DiffusionConfig, FlowConfig, FlowMatching, PeriodicBackbone
 
     sizes = {}
     if hidden is not None:

@@ -118,6 +118,9 @@ def finalize(shard_root: Path, bundled: Path, seed: int = 0) -> dict:
         reasons: Counter = Counter()
         structures, energies, meta = [], [], []
         for row in rows:
+            if row["status"] == "screen_failed":
+                reasons["no trial volume gave a finite energy"] += 1
+                continue
             if row["status"] != "ok":
                 reasons["relaxation failed"] += 1
                 continue

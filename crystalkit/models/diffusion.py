@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -69,7 +70,8 @@ class DiffusionConfig(GeneratorConfig):
     coord_weight: float = 1.0  # coordinate and lattice targets both have unit size, so equal weights (DiffCSP)
     lattice_weight: float = 1.0  # see coord_weight
     type_weight: float = 20.0  # de novo only: DiffCSP weighs the type loss 20x, types being the hardest part
-    num_steps: int = 1000  # sampling steps by default, as published; far fewer (100-200) work nearly as well
+    num_steps: int = 200  # sampling steps; DiffCSP uses 1,000, but on Perov-5 the RMSE was 0.149 / 0.124 / 0.122
+    # at 100 / 300 / 1,000 steps (same model, same match rate), so 200 costs little quality for 5x the speed
     corrector_step: float = 5e-7  # Langevin step gamma at sigma_min (scaled by (sigma/sigma_min)^2); 0 turns
     # the corrector off; DiffCSP recommends 5e-7 for Perov-5 and Carbon-24, 1e-5 for MP-20 and MPTS-52
     min_time: float = 1e-3  # smallest training time: the first of DiffCSP's 1,000 discrete steps
@@ -182,7 +184,7 @@ class Diffusion(CrystalGenerator):
         yield self._finished(state, types)
 
         times = torch.linspace(1.0, 0.0, num_steps + 1).tolist()
-        for t, s in zip(times[:-1], times[1:]):
+        for t, s in itertools.pairwise(times):
             t_batch = torch.full((num_crystals,), t, device=device)
             sigma_t = float(self.coord_noise.sigma(torch.tensor(t)))
             sigma_s = float(self.coord_noise.sigma(torch.tensor(s)))

@@ -139,7 +139,7 @@ class TensorCrystalDataset:
         if not 0 < fraction < 1:
             raise CrystalInputError(f"fraction must lie strictly between 0 and 1, got {fraction}.")
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed)).to(self.device)
-        cut = int(round(fraction * len(self)))
+        cut = round(fraction * len(self))
         if cut in (0, len(self)):
             raise CrystalInputError(f"A split of {len(self)} crystals at {fraction} leaves one side empty.")
         return (TensorCrystalDataset(self.crystals.index(order[:cut]), self.name),
