@@ -26,7 +26,6 @@ def csv_file(tmp_path_factory):
 TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "8", "--quiet", "--threads", "1"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", ["diffusion", "flow"])
 def test_train_then_sample(family, csv_file, tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
@@ -47,7 +46,6 @@ def test_train_then_sample(family, csv_file, tmp_path, capsys):
         assert structure.composition == Composition(targets[i // 2].composition)
 
 
-@pytest.mark.slow
 def test_resume_and_conditioning(csv_file, tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
     common = ["train", "--family", "flow", "--data", str(csv_file), "--out", str(checkpoint),

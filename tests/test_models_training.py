@@ -67,7 +67,6 @@ def test_ema_averages_and_swaps():
     assert torch.allclose(layer.weight, torch.full((1, 2), 3.0))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", ["diffusion", "flow"])
 def test_loss_falls_on_a_tiny_set(family, data):
     torch.manual_seed(0)

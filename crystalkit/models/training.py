@@ -339,7 +339,7 @@ def train(
                     val_losses = evaluate_loss(model, val_set, max_crystals=config.val_crystals)
                     ema.swap(model)
                     history["val"].append({"step": step, "seconds": seconds, **val_losses})
-                bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{current_lr:.2e}",
+                bar.set_postfix(step=step, loss=f"{means['loss']:.4f}", lr=f"{current_lr:.2e}",
                                 **({"val": f"{val_losses['loss']:.4f}"} if val_losses else {}))
                 bar.n = int(seconds) if by_time else step
                 bar.refresh()
