@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--validity", default="published", choices=["published", "structural", "none"])
@@ -90,7 +91,9 @@ def main() -> None:
         options["batch_size"] = args.batch_size
     if args.lr is not None:
         options["learning_rate"] = args.lr
-    run_dir = args.workdir / f"{Path(args.data).parent.name}_{args.family}_seed{args.seed}"
+    if args.weight_decay is not None:
+        options["weight_decay"] = args.weight_decay
+    run_dir = args.workdir / f"{Path(args.data).parent.name}_{args.family}_seed{args.seed}_{args.minutes:g}min"
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / "final.pt"
     config = TrainConfig(**options, checkpoint_path=str(final), checkpoint_every_minutes=1e9)

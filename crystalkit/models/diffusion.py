@@ -12,8 +12,14 @@ network to say how to undo it:
   divided by its typical size so that every noise level weighs the same,
   and without its mean over the crystal's atoms (a shift of the whole crystal
   changes nothing the invariant backbone can see);
-* for **de novo** generation, the one-hot atom types get DDPM noise too and
-  the network predicts that noise (DiffCSP's continuous type diffusion).
+* for **de novo** generation, the atom types get DDPM noise too and the
+  network predicts that noise. DiffCSP diffuses 100-dimensional one-hot
+  vectors; here each element is a 16-number *chemical code* (its standardised
+  descriptors from `backbone.element_descriptors` plus a few fixed random
+  numbers that tell every element apart), the compact atom tokens of
+  Crystalite. Noise then blurs an element into its chemical neighbours before
+  it erases it, and sampling decodes each atom to the nearest code among the
+  elements of the training set.
 
 Sampling starts from noise (a Gaussian lattice, uniform coordinates) and walks
 back in ``num_steps`` steps with a *predictor-corrector* scheme (Song et al.
@@ -69,7 +75,8 @@ class DiffusionConfig(GeneratorConfig):
     cosine_offset: float = 0.008  # the s of the cosine schedule (Nichol & Dhariwal 2021)
     coord_weight: float = 1.0  # coordinate and lattice targets both have unit size, so equal weights (DiffCSP)
     lattice_weight: float = 1.0  # see coord_weight
-    type_weight: float = 20.0  # de novo only: DiffCSP weighs the type loss 20x, types being the hardest part
+    type_weight: float = 1.0  # de novo only: type codes have unit variance per number, like the other targets
+    type_code_extra: int = 4  # de novo only: random numbers added to the 12 descriptors so no two elements share a code
     num_steps: int = 200  # sampling steps; DiffCSP uses 1,000, but on Perov-5 the RMSE was 0.149 / 0.124 / 0.122
     # at 100 / 300 / 1,000 steps (same model, same match rate), so 200 costs little quality for 5x the speed
     corrector_step: float = 5e-7  # Langevin step gamma at sigma_min (scaled by (sigma/sigma_min)^2); 0 turns
@@ -96,7 +103,12 @@ class Diffusion(CrystalGenerator):
         self.coord_noise = WrappedNormal(config.sigma_min, config.sigma_max)
         self.coord_head = TorusVectorHead(hidden)  # per atom: the (scaled) score of the coordinates
         self.lattice_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 9))  # phi
-        self.type_head = nn.Linear(hidden, net.config.num_elements) if config.task == "de_novo" else None
+        self.type_head = None
+        if config.task == "de_novo":
+            codes = self._element_codes(net, config.type_code_extra)
+            self.register_buffer("type_codes", codes)  # (K, D) one chemical code per element
+            self.register_buffer("element_seen", torch.ones(len(codes), dtype=torch.bool))  # decodable elements
+            self.type_head = nn.Linear(hidden, codes.shape[1])  # per atom: the noise on its type code
         for head in (self.lattice_head[-1], self.type_head):
             if head is not None:  # start by predicting zero: a calm first few hundred steps
                 nn.init.zeros_(head.weight)
@@ -119,9 +131,30 @@ class Diffusion(CrystalGenerator):
             out["types"] = self.type_head(atom_features)  # (B, N, K)
         return out
 
-    def _one_hot(self, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        one_hot = F.one_hot((types - 1).clamp(min=0), self.net.config.num_elements).to(torch.float32)  # (B, N, K)
-        return one_hot * mask.unsqueeze(-1)
+    # ------------------------------------------------------- de novo types
+    @staticmethod
+    def _element_codes(net: PeriodicBackbone, extra: int) -> torch.Tensor:
+        """``(K, 12 + extra)`` chemical codes: the backbone's element descriptors and fixed random numbers."""
+        generator = torch.Generator().manual_seed(0)  # the same codes in every run
+        noise = 0.5 * torch.randn(net.descriptors.shape[0], extra, generator=generator)
+        return torch.cat([net.descriptors.cpu(), noise], dim=1)
+
+    def _type_input(self, codes: torch.Tensor) -> torch.Tensor:
+        """Noisy codes ``(B, N, D)`` -> type weights ``(B, N, K)`` for the backbone (a fixed linear map)."""
+        return codes @ self.type_codes.T / self.type_codes.shape[1]
+
+    def decode_types(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers ``(B, N)``: the nearest code among elements seen in training (0 in padding)."""
+        distances = torch.cdist(codes.reshape(-1, codes.shape[-1]), self.type_codes)  # (B*N, K)
+        distances = distances.masked_fill(~self.element_seen, float("inf"))
+        return (distances.argmin(dim=-1).reshape(mask.shape) + 1) * mask
+
+    @torch.no_grad()
+    def fit_data_statistics(self, data: DenseCrystals) -> None:
+        super().fit_data_statistics(data)
+        if self.type_head is not None:
+            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=len(self.type_codes)) > 0
+            self.element_seen.copy_(present.to(self.element_seen.device))
 
     def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
         """Denoising losses at a random time per crystal (see the module docstring)."""
@@ -143,9 +176,9 @@ class Diffusion(CrystalGenerator):
 
         types = data.types
         if self.type_head is not None:
-            type_noise = torch.randn(num_crystals, max_atoms, self.net.config.num_elements, generator=generator,
-                                     device=device)
-            types = self.lattice_noise.add_noise(self._one_hot(data.types, data.mask), t, type_noise)
+            codes = self.type_codes[(data.types - 1).clamp(min=0)] * data.mask.unsqueeze(-1)  # (B, N, D)
+            type_noise = torch.randn(codes.shape, generator=generator, device=device)
+            types = self._type_input(self.lattice_noise.add_noise(codes, t, type_noise))
         hide = None
         if self.condition_embedding is not None and self.training:
             hide = torch.rand(num_crystals, generator=generator, device=device) < config.condition_dropout
@@ -178,10 +211,10 @@ class Diffusion(CrystalGenerator):
         lattice = randn(num_crystals, 3, 3)  # scaled lattice, from the DDPM prior N(0, I)
         frac = uniform_frac((num_crystals, max_atoms, 3), generator, device)
         de_novo = self.type_head is not None
-        types = randn(num_crystals, max_atoms, self.net.config.num_elements) * mask.unsqueeze(-1) if de_novo \
-            else template.types
+        codes = randn(num_crystals, max_atoms, self.type_codes.shape[1]) * mask.unsqueeze(-1) if de_novo else None
+        types = self._type_input(codes) if de_novo else template.types
         state = template.replace(frac=frac, lattice=lattice * scale)
-        yield self._finished(state, types)
+        yield self._finished(state, codes)
 
         times = torch.linspace(1.0, 0.0, num_steps + 1).tolist()
         for t, s in itertools.pairwise(times):
@@ -200,13 +233,12 @@ class Diffusion(CrystalGenerator):
                                                  randn(*frac.shape))
             lattice = self.lattice_noise.reverse_step(lattice, predicted["lattice"], t, s, randn(*lattice.shape))
             if de_novo:
-                types = self.lattice_noise.reverse_step(types, predicted["types"], t, s, randn(*types.shape))
-                types = types * mask.unsqueeze(-1)
+                codes = self.lattice_noise.reverse_step(codes, predicted["types"], t, s, randn(*codes.shape))
+                codes = codes * mask.unsqueeze(-1)
+                types = self._type_input(codes)
             state = state.replace(frac=frac, lattice=lattice * scale)
-            yield self._finished(state, types)
+            yield self._finished(state, codes)
 
-    def _finished(self, state: DenseCrystals, types: torch.Tensor) -> DenseCrystals:
-        """The state with atomic numbers (de novo: the most likely element of each noisy one-hot)."""
-        if types.is_floating_point():
-            types = (types.argmax(dim=-1) + 1) * state.mask  # (B, N) atomic numbers
-        return state.replace(types=types)
+    def _finished(self, state: DenseCrystals, codes: torch.Tensor | None) -> DenseCrystals:
+        """The state with atomic numbers (de novo: decoded from the current type codes)."""
+        return state if codes is None else state.replace(types=self.decode_types(codes, state.mask))
