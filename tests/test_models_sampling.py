@@ -192,3 +192,38 @@ def test_tensor_dataset_batches_and_split():
         TensorCrystalDataset.from_structures(perovskites(), labels=[1.0, 2.0])
     with pytest.raises(CrystalInputError, match="empty"):
         TensorCrystalDataset.from_structures([])
+
+
+# ------------------------------------------------------------- forward path
+def test_forward_path_starts_or_ends_at_the_crystal(model):
+    """Diffusion's clock starts at the crystal; the flow's ends there. Both keep the composition."""
+    crystal = perovskites()[0]
+    [path] = model.forward_path([crystal], [0.0, 0.5, 1.0], seed=3)
+    assert len(path) == 3
+    assert all(state.composition == crystal.composition for state in path)
+    clean = path[0] if isinstance(model, Diffusion) else path[-1]
+    noisy = path[-1] if isinstance(model, Diffusion) else path[0]
+    # Flow: exactly the crystal (float32). Diffusion at t = 0 keeps its smallest noise, sigma_min = 0.005.
+    tolerance = 1e-4 if isinstance(model, FlowMatching) else 0.03
+    shift = clean.frac_coords - crystal.frac_coords
+    assert np.abs(shift - np.round(shift)).max() < tolerance
+    assert np.allclose(clean.lattice.matrix, crystal.lattice.matrix, atol=0.05 if isinstance(model, Diffusion)
+                       else 1e-3)
+    noise_shift = noisy.frac_coords - crystal.frac_coords
+    assert np.abs(noise_shift - np.round(noise_shift)).max() > 0.05  # the noisy end is far from the crystal
+
+
+def test_forward_path_is_one_path_per_seed(model):
+    crystal = perovskites()[1]
+    [first] = model.forward_path([crystal], [0.7], seed=1)
+    [again] = model.forward_path([crystal], [0.7], seed=1)
+    [other] = model.forward_path([crystal], [0.7], seed=2)
+    assert np.allclose(first[0].frac_coords, again[0].frac_coords)
+    assert not np.allclose(first[0].frac_coords, other[0].frac_coords)
+
+
+def test_forward_path_rejects_bad_times_and_empty_input(model):
+    with pytest.raises(CrystalInputError, match="from 0 to 1"):
+        model.forward_path(perovskites()[:1], [1.5])
+    with pytest.raises(CrystalInputError, match="at least one"):
+        model.forward_path([], [0.5])

@@ -156,14 +156,16 @@ class Diffusion(CrystalGenerator):
             present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=len(self.type_codes)) > 0
             self.element_seen.copy_(present.to(self.element_seen.device))
 
-    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
-        """Denoising losses at a random time per crystal (see the module docstring)."""
-        data = as_dense(batch)
-        num_crystals, max_atoms = data.types.shape
-        device, config = data.device, self.config
-        t = config.min_time + (1 - config.min_time) * torch.rand(num_crystals, generator=generator, device=device)
-        scale = self._cell_scale(data.mask)
+    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """The forward (noising) process at times ``t`` ``(B,)``: 0 is the crystal, 1 is pure noise.
 
+        Returns the noisy crystals (``"state"``; de novo: with each atom's type
+        decoded from its noisy chemical code), the backbone's type input
+        (``"types"``) and the noise the network must learn to predict.
+        """
+        num_crystals, max_atoms = data.types.shape
+        device = data.device
+        scale = self._cell_scale(data.mask)
         lattice_noise = torch.randn(num_crystals, 3, 3, generator=generator, device=device)
         lattice_t = self.lattice_noise.add_noise(data.lattice / scale, t, lattice_noise)  # (B, 3, 3) scaled
         sigma = self.coord_noise.sigma(t)  # (B,)
@@ -173,25 +175,36 @@ class Diffusion(CrystalGenerator):
         # Divided by its typical size, and without each crystal's mean: a common shift of all atoms is
         # invisible to the translation-invariant backbone, so that part of the noise cannot be predicted.
         score_target = remove_mean(score / self.coord_noise.score_scale(sigma)[:, None, None], data.mask)
-
-        types = data.types
+        state = data.replace(frac=frac_t, lattice=lattice_t * scale)
+        out = {"state": state, "types": data.types, "lattice_noise": lattice_noise, "score_target": score_target}
         if self.type_head is not None:
             codes = self.type_codes[(data.types - 1).clamp(min=0)] * data.mask.unsqueeze(-1)  # (B, N, D)
             type_noise = torch.randn(codes.shape, generator=generator, device=device)
-            types = self._type_input(self.lattice_noise.add_noise(codes, t, type_noise))
+            noisy_codes = self.lattice_noise.add_noise(codes, t, type_noise)
+            out.update(types=self._type_input(noisy_codes), type_noise=type_noise,
+                       state=self._finished(state, noisy_codes))
+        return out
+
+    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
+        """Denoising losses at a random time per crystal (see the module docstring)."""
+        data = as_dense(batch)
+        num_crystals = data.num_crystals
+        device, config = data.device, self.config
+        t = config.min_time + (1 - config.min_time) * torch.rand(num_crystals, generator=generator, device=device)
+        noisy = self.corrupt(data, t, generator)
         hide = None
         if self.condition_embedding is not None and self.training:
             hide = torch.rand(num_crystals, generator=generator, device=device) < config.condition_dropout
-        noisy = data.replace(frac=frac_t, lattice=lattice_t * scale)
-        predicted = self.predict(types, noisy, t, hide_condition=hide)
+        # The backbone sees the noisy lattice and coordinates (and, de novo, the noisy type codes).
+        predicted = self.predict(noisy["types"], noisy["state"], t, hide_condition=hide)
 
         losses = {
-            "lattice": F.mse_loss(predicted["lattice"], lattice_noise),
-            "coords": masked_mean((predicted["coords"] - score_target) ** 2, data.mask),
+            "lattice": F.mse_loss(predicted["lattice"], noisy["lattice_noise"]),
+            "coords": masked_mean((predicted["coords"] - noisy["score_target"]) ** 2, data.mask),
         }
         total = config.lattice_weight * losses["lattice"] + config.coord_weight * losses["coords"]
         if self.type_head is not None:
-            losses["types"] = masked_mean((predicted["types"] - type_noise) ** 2, data.mask)
+            losses["types"] = masked_mean((predicted["types"] - noisy["type_noise"]) ** 2, data.mask)
             total = total + config.type_weight * losses["types"]
         losses["loss"] = total
         return losses

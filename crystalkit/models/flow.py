@@ -138,29 +138,38 @@ class FlowMatching(CrystalGenerator):
             "lattice": self.lattice_head(features[1]),  # (B, 6) from the crystal features
         }
 
-    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
-        """Flow matching losses at a random time per crystal (see the module docstring)."""
-        data = as_dense(batch)
-        num_crystals, max_atoms = data.types.shape
-        device, config = data.device, self.config
-        t = torch.rand(num_crystals, generator=generator, device=device)  # (B,)
+    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """Points on the straight paths at times ``t`` ``(B,)``: 0 is a prior draw, 1 is the crystal.
 
+        Returns the crystals on the way (``"state"``) and the constant velocities
+        that carry them (``"coords"`` on the torus, ``"lattice"`` in parameter space).
+        """
+        num_crystals, max_atoms = data.types.shape
+        device = data.device
         frac0 = uniform_frac((num_crystals, max_atoms, 3), generator, device)
         velocity = minimum_image_frac(data.frac - frac0)  # (B, N, 3): the geodesic's constant velocity
         frac_t = wrap_frac(frac0 + t[:, None, None] * velocity)
         y1 = self.lattice_to_flow(data.lattice, data.mask)  # (B, 6)
         y0 = self.lattice_prior(num_crystals, generator, device)
         y_t = y0 + t[:, None] * (y1 - y0)
+        state = data.replace(frac=frac_t, lattice=self.flow_to_lattice(y_t, data.mask))
+        return {"state": state, "coords": velocity, "lattice": y1 - y0}
 
+    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
+        """Flow matching losses at a random time per crystal (see the module docstring)."""
+        data = as_dense(batch)
+        num_crystals = data.num_crystals
+        device, config = data.device, self.config
+        t = torch.rand(num_crystals, generator=generator, device=device)  # (B,)
+        path = self.corrupt(data, t, generator)
         hide = None
         if self.condition_embedding is not None and self.training:
             hide = torch.rand(num_crystals, generator=generator, device=device) < config.condition_dropout
-        state = data.replace(frac=frac_t, lattice=self.flow_to_lattice(y_t, data.mask))
-        predicted = self.predict(data.types, state, t, hide_condition=hide)
+        predicted = self.predict(data.types, path["state"], t, hide_condition=hide)
 
         losses = {
-            "coords": masked_mean((predicted["coords"] - remove_mean(velocity, data.mask)) ** 2, data.mask),
-            "lattice": F.mse_loss(predicted["lattice"], y1 - y0),
+            "coords": masked_mean((predicted["coords"] - remove_mean(path["coords"], data.mask)) ** 2, data.mask),
+            "lattice": F.mse_loss(predicted["lattice"], path["lattice"]),
         }
         losses["loss"] = config.coord_weight * losses["coords"] + config.lattice_weight * losses["lattice"]
         return losses

@@ -173,6 +173,10 @@ class CrystalGenerator(nn.Module):
         """Backbone features ``(atoms, crystal, pairs)`` -> the family's predictions (a dict of tensors)."""
         raise NotImplementedError
 
+    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """The training-time corruption at times ``t`` ``(B,)``: ``{"state": noisy crystals, ...targets}``."""
+        raise NotImplementedError
+
     def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
         """Training losses of a batch; the key ``"loss"`` is the total to minimise."""
         raise NotImplementedError
@@ -343,6 +347,32 @@ class CrystalGenerator(nn.Module):
         finally:
             self.train(was_training)
         return states
+
+    @torch.no_grad()
+    def forward_path(
+        self, structures: Sequence[Structure], times: Sequence[float], *, seed: int = 0
+    ) -> list[list[Structure]]:
+        """What training does to real crystals: each of ``structures`` at each process time in ``times``.
+
+        Diffusion's clock runs from the crystal (0) to noise (1); flow matching's
+        from a prior draw (0) to the crystal (1). One noise draw is used for every
+        time, so the states of a crystal lie on one path and can be played as a film.
+
+        Returns:
+            One list per structure, one state per time (pymatgen structures).
+        """
+        if not structures:
+            raise CrystalInputError("forward_path needs at least one structure.")
+        data = DenseCrystals.from_batch(CrystalBatch.from_structures(list(structures))).to(self.device)
+        paths: list[list[Structure]] = [[] for _ in structures]
+        for t in times:
+            if not 0.0 <= float(t) <= 1.0:
+                raise CrystalInputError(f"Process times run from 0 to 1, got {t}.")
+            generator = torch.Generator(device=self.device).manual_seed(int(seed))  # the same draw at every t
+            state = self.corrupt(data, torch.full((data.num_crystals,), float(t), device=self.device), generator)
+            for path, structure in zip(paths, state["state"].to_batch().to_structures()):
+                path.append(structure)
+        return paths
 
     @torch.no_grad()
     def sample_batch(

@@ -6,6 +6,8 @@
     nglview_widget  the bare nglview widget of one crystal
     resolve_backend the rule that picks nglview or plotly (and $CRYSTALKIT_VIEWER)
     element_color   the Jmol colour of an element, shared by every drawing
+    trajectory_player   watch a crystal form during sampling (play button and slider over the steps)
+    trajectory_figure   the same as a self-contained plotly animation (plays in exported HTML)
 
 Later widgets (trajectory player, latent explorer, XRD comparison) live in
 modules of their own beside ``viewer.py`` and reuse ``colors`` and ``figures``.
@@ -16,6 +18,7 @@ from crystalkit.widgets.backend import VIEWER_ENV_VAR, resolve_backend
 from crystalkit.widgets.colors import JMOL_COLORS, element_color
 from crystalkit.widgets.figures import crystal_figure, gallery
 from crystalkit.widgets.ngl import element_legend, nglview_widget
+from crystalkit.widgets.trajectory import trajectory_figure, trajectory_player
 from crystalkit.widgets.viewer import view
 
 __all__ = [
@@ -28,4 +31,6 @@ __all__ = [
     "VIEWER_ENV_VAR",
     "element_color",
     "JMOL_COLORS",
+    "trajectory_player",
+    "trajectory_figure",
 ]
