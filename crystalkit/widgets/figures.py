@@ -231,19 +231,26 @@ def _crystal_traces(
         in_legend.add(label)
 
     matrix = structure.lattice.matrix  # (3, 3): rows are a, b, c in Å
-    traces.append(_edges_trace(cell_edges(matrix), name="unit cell", color="black", width=4))
+    cell, labels = _cell_traces(matrix)
+    traces.append(cell)
     if supercell != (1, 1, 1):
         super_matrix = matrix * np.array(supercell)[:, None]  # (3, 3): each lattice vector stretched
         traces.append(_edges_trace(cell_edges(super_matrix), name="supercell", color="#A0A0A0", width=2))
-    tips = matrix * 1.08  # (3, 3): labels just beyond the tips of a, b, c
-    traces.append(
-        go.Scatter3d(
-            x=tips[:, 0], y=tips[:, 1], z=tips[:, 2],
-            mode="text", text=["a", "b", "c"], textfont=dict(size=16, color="black"),
-            name="lattice vectors", showlegend=False, hoverinfo="skip",
-        )
-    )
+    traces.append(labels)
     return traces
+
+
+def _cell_traces(matrix: np.ndarray) -> tuple[go.Scatter3d, go.Scatter3d]:
+    """The unit cell's edges and the labels ``a``, ``b``, ``c`` at the tips of its vectors (rows of ``matrix``, Å)."""
+    import plotly.graph_objects as go
+
+    tips = matrix * 1.08  # (3, 3): labels just beyond the tips of a, b, c
+    labels = go.Scatter3d(
+        x=tips[:, 0], y=tips[:, 1], z=tips[:, 2],
+        mode="text", text=["a", "b", "c"], textfont=dict(size=16, color="black"),
+        name="lattice vectors", showlegend=False, hoverinfo="skip",
+    )
+    return _edges_trace(cell_edges(matrix), name="unit cell", color="black", width=4), labels
 
 
 def _edges_trace(edges: np.ndarray, *, name: str, color: str, width: float) -> go.Scatter3d:

@@ -41,7 +41,6 @@ from pymatgen.core import Structure
 
 from crystalkit.errors import CrystalInputError
 from crystalkit.widgets._inputs import (
-    cell_edges,
     check_drawable,
     site_label,
     site_radius,
@@ -49,7 +48,7 @@ from crystalkit.widgets._inputs import (
 )
 from crystalkit.widgets.backend import Backend, resolve_backend
 from crystalkit.widgets.colors import site_color
-from crystalkit.widgets.figures import ATOM_SIZE, _edges_trace, _hover_text, _scene_layout
+from crystalkit.widgets.figures import ATOM_SIZE, _cell_traces, _hover_text, _scene_layout
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -371,16 +370,7 @@ def _frame_traces(structure: Structure, labels: Sequence[str]) -> list[go.Scatte
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    matrix = structure.lattice.matrix  # (3, 3): rows are a, b, c in Å
-    traces.append(_edges_trace(cell_edges(matrix), name="unit cell", color="black", width=4))
-    tips = matrix * 1.08  # (3, 3): labels just beyond the tips of a, b, c
-    traces.append(
-        go.Scatter3d(
-            x=tips[:, 0], y=tips[:, 1], z=tips[:, 2],
-            mode="text", text=["a", "b", "c"], textfont=dict(size=16, color="black"),
-            name="lattice vectors", showlegend=False, hoverinfo="skip",
-        )
-    )
+    traces.extend(_cell_traces(structure.lattice.matrix))  # unit cell edges, then the a/b/c labels
     return traces
 
 
