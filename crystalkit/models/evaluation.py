@@ -56,6 +56,7 @@ def steps_versus_quality(
     compositions = [target.composition for target in targets]
     rows = []
     for name, counts in steps.items():
+        models[name].sample(compositions[:1], num_samples=1, seed=seed, num_steps=1)  # warm-up, not timed
         for count in counts:
             started = time.perf_counter()
             samples = models[name].sample(compositions, num_samples=k, seed=seed, num_steps=int(count))
