@@ -31,57 +31,15 @@ from pathlib import Path
 import numpy as np
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="upstream-format CSV (e.g. /work/shared/data/perov_5/val.csv)")
-    parser.add_argument("--family", choices=["diffusion", "flow"], default="flow")
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget (wall clock)")
-    parser.add_argument("--max-steps", type=int, default=None, help="step budget instead of minutes")
-    parser.add_argument("--checkpoints-at", type=float, nargs="*", default=[1.0, 5.0, 15.0],
-                        help="also evaluate the model at these minutes of training (those within the budget)")
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 20], help="samples per target to score")
-    parser.add_argument("--max-targets", type=int, default=None, help="score only the first N held-out targets")
-    parser.add_argument("--max-targets-multi", type=int, default=None,
-                        help="cap on targets for k > 1 (sampling and matching k times as many crystals)")
-    parser.add_argument("--sample-steps", type=int, default=None, help="sampler steps (default: the family's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the training and the sampling")
-    parser.add_argument("--train-fraction", type=float, default=0.9)
-    parser.add_argument("--hidden", type=int, default=None)
-    parser.add_argument("--layers", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--weight-decay", type=float, default=None)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--validity", default="published", choices=["published", "structural", "none"])
-    parser.add_argument("--n-jobs", type=int, default=1, help="processes for the metric")
-    parser.add_argument("--workdir", type=Path, default=Path("benchmark_runs"), help="where checkpoints go")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    args = parser.parse_args()
+def train_with_marks(args, data, device):
+    """Train for the budget, saving checkpoints at ``--checkpoints-at`` minutes.
 
+    Returns ``(result, cpu_seconds, saved, final)``: saved lists (minutes, path) of every checkpoint.
+    """
     import torch
 
-    torch.set_num_threads(args.threads)
     from crystalkit.commands.train import build_family
-    from crystalkit.data import read_structure_csv
-    from crystalkit.metrics.csp import csp_metrics
-    from crystalkit.models import TensorCrystalDataset, TrainConfig, load_checkpoint, train
-    from crystalkit.models.training import pick_device
-
-    warnings.filterwarnings("ignore")  # pymatgen chatter; failures are counted by the metric
-    device = pick_device(args.device)
-    clock = time.perf_counter()
-    structures, _ = read_structure_csv(args.data, check=False)
-    order = np.random.default_rng(args.seed).permutation(len(structures))
-    n_train = round(args.train_fraction * len(structures))
-    train_structures = [structures[i] for i in order[:n_train]]
-    held_out = order[n_train:]
-    if args.max_targets is not None:
-        held_out = held_out[: args.max_targets]
-    targets = [structures[i] for i in held_out]
-    print(f"{args.data}: {len(structures)} structures read in {time.perf_counter() - clock:.0f} s; "
-          f"{len(train_structures)} training, {len(targets)} targets, seed {args.seed}")
-    data = TensorCrystalDataset.from_structures(train_structures, device=device)
+    from crystalkit.models import TrainConfig, train
 
     torch.manual_seed(args.seed)
     model = build_family(args.family, "csp", False, args.hidden, args.layers)
@@ -112,6 +70,72 @@ def main() -> None:
     print(f"trained {args.family}: {result.steps} steps in {result.seconds:.0f} s wall, {cpu_seconds:.0f} s CPU "
           f"({result.steps_per_second:.1f} steps/s) on {result.device}, {torch.get_num_threads()} thread(s)")
 
+    return result, cpu_seconds, saved, final
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="upstream-format CSV (e.g. /work/shared/data/perov_5/val.csv)")
+    parser.add_argument("--family", choices=["diffusion", "flow"], default="flow")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget (wall clock)")
+    parser.add_argument("--max-steps", type=int, default=None, help="step budget instead of minutes")
+    parser.add_argument("--checkpoints-at", type=float, nargs="*", default=[1.0, 5.0, 15.0],
+                        help="also evaluate the model at these minutes of training (those within the budget)")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 20], help="samples per target to score")
+    parser.add_argument("--max-targets", type=int, default=None, help="score only the first N held-out targets")
+    parser.add_argument("--target-offset", type=int, default=0,
+                        help="skip the first N held-out crystals (e.g. 200: a validation slice for sampler settings, "
+                             "disjoint from the first 200 targets)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="score this trained checkpoint instead of training (same split, same targets)")
+    parser.add_argument("--max-targets-multi", type=int, default=None,
+                        help="cap on targets for k > 1 (sampling and matching k times as many crystals)")
+    parser.add_argument("--sample-steps", type=int, default=None, help="sampler steps (default: the family's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the training and the sampling")
+    parser.add_argument("--train-fraction", type=float, default=0.9)
+    parser.add_argument("--hidden", type=int, default=None)
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--validity", default="published", choices=["published", "structural", "none"])
+    parser.add_argument("--n-jobs", type=int, default=1, help="processes for the metric")
+    parser.add_argument("--workdir", type=Path, default=Path("benchmark_runs"), help="where checkpoints go")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from crystalkit.data import read_structure_csv
+    from crystalkit.metrics.csp import csp_metrics
+    from crystalkit.models import TensorCrystalDataset, load_checkpoint
+    from crystalkit.models.training import pick_device
+
+    warnings.filterwarnings("ignore")  # pymatgen chatter; failures are counted by the metric
+    device = pick_device(args.device)
+    clock = time.perf_counter()
+    structures, _ = read_structure_csv(args.data, check=False)
+    order = np.random.default_rng(args.seed).permutation(len(structures))
+    n_train = round(args.train_fraction * len(structures))
+    train_structures = [structures[i] for i in order[:n_train]]
+    held_out = order[n_train:][args.target_offset:]
+    if args.max_targets is not None:
+        held_out = held_out[: args.max_targets]
+    targets = [structures[i] for i in held_out]
+    print(f"{args.data}: {len(structures)} structures read in {time.perf_counter() - clock:.0f} s; "
+          f"{len(train_structures)} training, {len(targets)} targets, seed {args.seed}")
+    data = TensorCrystalDataset.from_structures(train_structures, device=device)
+
+    if args.checkpoint is None:
+        result, cpu_seconds, saved, final = train_with_marks(args, data, device)
+    else:
+        final = args.checkpoint
+        saved = [(float("nan"), final)]
+        result, cpu_seconds = None, float("nan")
+
     rows = []
     for minutes, path in saved:
         trained, checkpoint = load_checkpoint(path, device=device)
@@ -128,7 +152,7 @@ def main() -> None:
             scores = csp_metrics(samples, chosen, k=k, validity=args.validity, n_jobs=args.n_jobs)
             score_seconds = time.perf_counter() - clock
             row = {
-                "family": args.family, "minutes": round(minutes, 2), "steps": checkpoint["step"], "k": k,
+                "family": trained.family, "minutes": round(minutes, 2), "steps": checkpoint["step"], "k": k,
                 "targets": count, "match_rate": scores.match_rate, "rmse": scores.rmse,
                 "sample_seconds": round(sample_seconds, 1),
                 "structures_per_second": round(count * k / max(sample_seconds, 1e-9), 1),
@@ -141,9 +165,11 @@ def main() -> None:
                   f"({count} targets, sampling {row['sample_seconds']} s = {row['structures_per_second']} "
                   f"structures/s, scoring {row['score_seconds']} s)", flush=True)
     if args.out is not None:
-        summary = {"data": args.data, "seed": args.seed, "train_steps": result.steps,
-                   "train_seconds": result.seconds, "train_cpu_seconds": cpu_seconds, "rows": rows,
-                   "history": result.history}
+        summary = {"data": args.data, "seed": args.seed, "target_offset": args.target_offset, "rows": rows,
+                   "checkpoint": None if args.checkpoint is None else str(args.checkpoint)}
+        if result is not None:
+            summary.update(train_steps=result.steps, train_seconds=result.seconds, train_cpu_seconds=cpu_seconds,
+                           history=result.history)
         args.out.write_text(json.dumps(summary, indent=2))
 
 
