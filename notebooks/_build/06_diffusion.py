@@ -146,9 +146,10 @@ print(f"{len(states)} states, from noise to {states[-1].to_structures()[0].compo
 trajectory_player(states)
 """),
     md("""
-Nothing happens for a long time, then everything at once: at high noise the best guess is "anywhere", and the
-structure only appears in the last fifth of the steps, when $\\sigma_t$ falls below the distance between sites.
-(Drag the slider back from the end to see it snap.)
+For the first third of the steps the atoms wander: at high noise the best guess is "anywhere". The arrangement
+appears around the middle, once $\\sigma_t$ falls below the distance between sites (in this run every atom is
+within 0.06 of a cell edge of its final place by step 70 of 100), and the last steps only fine-tune positions
+and the lattice. Drag the slider back from the end to see where the structure is decided.
 
 Now predict every test composition `K` times and look at a few first guesses next to the truth:
 """),
