@@ -130,7 +130,7 @@ def write_samples(path: Path, structures, material_ids) -> None:
     for structure in structures:
         try:
             cifs.append(structure.to(fmt="cif"))
-        except Exception:  # a degenerate lattice: keep the row, the evaluator counts it as invalid
+        except ValueError:  # a degenerate lattice: keep the row, the evaluator counts it as invalid
             cifs.append("")
     pd.DataFrame({"material_id": list(material_ids), "cif": cifs}).to_csv(path)
 
@@ -213,7 +213,8 @@ def main() -> None:
                 break
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
-    snapshots.append(("final", seconds / 60, steps, module.state_dict()))
+    # A copy: state_dict() holds references, and loading an earlier snapshot below would overwrite it.
+    snapshots.append(("final", seconds / 60, steps, copy.deepcopy(module.state_dict())))
     print(f"trained chemeleon-dng CSP ({parameters / 1e6:.2f} M parameters): {steps} steps in {seconds:.0f} s wall, "
           f"{cpu_seconds:.0f} s CPU ({steps / seconds:.2f} steps/s), batch {args.batch_size}, "
           f"final loss {np.mean(losses[-50:]):.3f}, device cpu, {torch.get_num_threads()} thread(s)", flush=True)
