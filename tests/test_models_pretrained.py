@@ -110,3 +110,20 @@ def test_steps_versus_quality_has_one_row_per_model_and_step_count():
         steps_versus_quality(models, targets, {"gan": [1]})
     with pytest.raises(CrystalInputError, match="at least one"):
         steps_versus_quality(models, [], {"flow": [1]})
+
+
+def test_shipped_or_trained_switches_between_loading_and_training():
+    from crystalkit.models.pretrained import shipped_or_trained
+
+    shipped = shipped_or_trained("perovskites-flow-csp")
+    assert shipped.pretrained_record["family"] == "flow"
+    fresh = shipped_or_trained("perovskites-flow-csp", train_from_scratch=True, minutes=0.02,
+                               train_structures=perovskites(), val_structures=perovskites()[:2], device="cpu")
+    assert isinstance(fresh, FlowMatching) and not hasattr(fresh, "pretrained_record")
+    assert set(fresh.history) >= {"train", "val"} and fresh.history["val"]  # validation starts at step 0
+    assert fresh.sample(["SrTiO3"], 1, seed=0, num_steps=2)[0][0].composition.reduced_formula == "SrTiO3"
+    with pytest.raises(CrystalInputError, match="conditioned"):
+        shipped_or_trained("perovskites-diffusion-denovo-formation-energy", train_from_scratch=True,
+                           train_structures=perovskites())
+    with pytest.raises(CrystalInputError, match="train_structures"):
+        shipped_or_trained("perovskites-diffusion-csp", train_from_scratch=True)

@@ -33,7 +33,14 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.models.checkpoint import load_checkpoint, read_checkpoint
 from crystalkit.models.generator import CrystalGenerator
 
-__all__ = ["PRETRAINED_DIR", "pretrained_manifest", "load_pretrained", "pretrained_path", "slim_checkpoint"]
+__all__ = [
+    "PRETRAINED_DIR",
+    "pretrained_manifest",
+    "load_pretrained",
+    "shipped_or_trained",
+    "pretrained_path",
+    "slim_checkpoint",
+]
 
 #: Where the shipped checkpoints and their manifest live (inside the package).
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
@@ -89,6 +96,44 @@ def load_pretrained(
     model.pretrained_record = pretrained_manifest(directory)[name]
     model.history = checkpoint.get("history") or {"train": [], "val": []}
     return model
+
+
+def shipped_or_trained(
+    name: str,
+    *,
+    train_from_scratch: bool = False,
+    train_structures=None,
+    val_structures=None,
+    minutes: float = 4.0,
+    seed: int = 0,
+    device: str = "auto",
+) -> CrystalGenerator:
+    """The shipped model ``name``, or a fresh model of the same kind trained here on ``train_structures``.
+
+    This is the notebooks' switch between "look at a trained model now" and
+    "watch it learn": both return a model with ``model.history`` (the loss
+    curves) ready to sample. Training uses the kit's defaults and a budget of
+    ``minutes``; only unconditional shipped models can be retrained this way.
+    """
+    if not train_from_scratch:
+        return load_pretrained(name)
+    from crystalkit.commands.train import build_family
+    from crystalkit.models.training import TrainConfig, train
+
+    record = pretrained_manifest()[name] if name in pretrained_manifest() else None
+    if record is None:
+        raise CrystalInputError(f"No shipped checkpoint called {name!r}; the kit ships {sorted(pretrained_manifest())}.")
+    if record["condition"]:
+        raise CrystalInputError(f"{name} is conditioned on {record['condition']}; train it with `crystalkit train "
+                                "--condition ...` on a labelled CSV instead.")
+    if not train_structures:
+        raise CrystalInputError("train_from_scratch=True needs train_structures (a list of pymatgen structures).")
+    torch.manual_seed(seed)
+    model = build_family(record["family"], record["task"], False)
+    result = train(model, list(train_structures), list(val_structures) if val_structures else None,
+                   TrainConfig(max_minutes=minutes, seed=seed, device=device))
+    model.history = result.history
+    return model.eval()
 
 
 def slim_checkpoint(source: str | Path, destination: str | Path) -> Path:

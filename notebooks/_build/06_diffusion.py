@@ -40,10 +40,8 @@ import torch
 from crystalkit.baselines import PrototypeSubstitutionBaseline
 from crystalkit.data import load_dataset
 from crystalkit.metrics.csp import csp_metrics
-from crystalkit.models import (BackboneConfig, Diffusion, DiffusionConfig, PeriodicBackbone, TensorCrystalDataset,
-                               TrainConfig, train)
 from crystalkit.models.noise import WrappedNormal, wrapped_normal_log_density
-from crystalkit.models.pretrained import load_pretrained
+from crystalkit.models.pretrained import load_pretrained, shipped_or_trained
 from crystalkit.widgets import gallery, trajectory_player
 
 warnings.filterwarnings("ignore", module="pymatgen")  # chatter about fractional coordinates
@@ -98,16 +96,10 @@ one noise draw, so the states form one path. Diffusion's clock runs from the cry
 coming back through the opposite one).
 """),
     code("""
-if TRAIN_FROM_SCRATCH:
-    model = Diffusion(PeriodicBackbone(BackboneConfig()), DiffusionConfig(task="csp"))
-    result = train(model, TensorCrystalDataset.from_structures(train_set.structures),
-                   TensorCrystalDataset.from_structures(val_set.structures),
-                   TrainConfig(max_minutes=TRAIN_MINUTES, seed=SEED, device="auto"))
-    history = result.history
-else:
-    model = load_pretrained("perovskites-diffusion-csp")
-    history = model.history
-    print("shipped checkpoint, made by:", model.pretrained_record["command"])
+model = shipped_or_trained("perovskites-diffusion-csp", train_from_scratch=TRAIN_FROM_SCRATCH, minutes=TRAIN_MINUTES,
+                            seed=SEED, train_structures=train_set.structures, val_structures=val_set.structures)
+history = model.history
+print("trained here" if TRAIN_FROM_SCRATCH else f"shipped checkpoint, made by: {model.pretrained_record['command']}")
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; sampler: {NUM_STEPS} steps")
 """),
     code("""

@@ -36,10 +36,8 @@ import torch
 
 from crystalkit.data import load_dataset
 from crystalkit.geometry import minimum_image_frac, wrap_frac
-from crystalkit.models import (BackboneConfig, FlowConfig, FlowMatching, PeriodicBackbone, TensorCrystalDataset,
-                               TrainConfig, train)
 from crystalkit.models.evaluation import steps_versus_quality
-from crystalkit.models.pretrained import load_pretrained
+from crystalkit.models.pretrained import load_pretrained, shipped_or_trained
 from crystalkit.widgets import trajectory_player
 
 warnings.filterwarnings("ignore", module="pymatgen")
@@ -89,16 +87,10 @@ angles. Every point of such a path is a sensible cell. `forward_path` shows the 
 clock runs from the prior ($t = 0$) to the crystal ($t = 1$):
 """),
     code("""
-if TRAIN_FROM_SCRATCH:
-    flow = FlowMatching(PeriodicBackbone(BackboneConfig()), FlowConfig())
-    result = train(flow, TensorCrystalDataset.from_structures(train_set.structures),
-                   TensorCrystalDataset.from_structures(val_set.structures),
-                   TrainConfig(max_minutes=TRAIN_MINUTES, seed=SEED, device="auto"))
-    history = result.history
-else:
-    flow = load_pretrained("perovskites-flow-csp")
-    history = flow.history
-    print("shipped checkpoint, made by:", flow.pretrained_record["command"])
+flow = shipped_or_trained("perovskites-flow-csp", train_from_scratch=TRAIN_FROM_SCRATCH, minutes=TRAIN_MINUTES,
+                           seed=SEED, train_structures=train_set.structures, val_structures=val_set.structures)
+history = flow.history
+print("trained here" if TRAIN_FROM_SCRATCH else f"shipped checkpoint, made by: {flow.pretrained_record['command']}")
 crystal = targets[0]
 times = np.linspace(0, 1, 21)
 [path] = flow.forward_path([crystal], times, seed=SEED)
