@@ -68,3 +68,28 @@ def test_an_unconverged_relaxation_is_flagged():
     assert result.e_above_hull == pytest.approx(0.1)
     assert result.flags and "not converged" in result.flags[0]
     assert "FLAGGED" in result.summary()
+
+
+def test_formation_energy_agrees_with_the_hull_built_on_the_elements():
+    from crystalkit.validation import elemental_references, formation_energy_per_atom
+
+    composition = Composition("SrTiO3")
+    energy = -8.1
+    via_hull = energy_above_hull((composition, energy), elemental_references(["Sr", "Ti", "O"]))
+    assert math.isclose(formation_energy_per_atom(composition, energy), via_hull.formation_energy_per_atom,
+                        abs_tol=1e-9)
+    with pytest.raises(CrystalInputError, match="No bundled CHGNet reference"):
+        formation_energy_per_atom("Og2", -1.0)
+
+
+def test_formation_energies_scores_a_batch_and_marks_what_chgnet_refuses():
+    from crystalkit.validation import formation_energies, formation_energy_per_atom, predict_energies
+
+    srtio3 = Structure(Lattice.cubic(3.905), ["Sr", "Ti", "O", "O", "O"],
+                       [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    lonely = Structure(Lattice.cubic(14.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.warns(UserWarning, match="indices \\[1\\]"):
+        values = formation_energies([srtio3, lonely])
+    assert math.isnan(values[1])
+    expected = formation_energy_per_atom(srtio3.composition, float(predict_energies([srtio3])[0]))
+    assert math.isclose(values[0], expected, abs_tol=1e-6) and values[0] < -2.0  # a strongly bound oxide

@@ -64,22 +64,7 @@ def pretrained_path(name: str, directory: Path = PRETRAINED_DIR) -> Path:
         CrystalInputError: unknown name, or the file's sha256 differs from the manifest's.
         FileNotFoundError: the file is missing.
     """
-    from crystalkit.data.public import sha256_of
-
-    manifest = pretrained_manifest(directory)
-    if name not in manifest:
-        raise CrystalInputError(f"No shipped checkpoint called {name!r}; the kit ships {sorted(manifest)}.")
-    record = manifest[name]
-    path = Path(directory) / record["file"]
-    if not path.is_file():
-        raise FileNotFoundError(f"The shipped checkpoint {name!r} should be at {path} but is missing; reinstall.")
-    actual = sha256_of(path)
-    if actual != record["sha256"]:
-        raise CrystalInputError(
-            f"{path} has sha256 {actual}, but the manifest says {record['sha256']}: the file was changed or "
-            "damaged. Reinstall crystalkit or remake it with `python scripts/train_pretrained.py`."
-        )
-    return path
+    return _checked_path(name, _record(name, pretrained_manifest(directory)), directory)
 
 
 def load_pretrained(
@@ -91,9 +76,9 @@ def load_pretrained(
     (the manifest entry) and ``model.history`` (the loss history), so a
     notebook can show how it was made and plot how it learned.
     """
-    path = pretrained_path(name, directory)
-    model, checkpoint = load_checkpoint(path, device=device)
-    model.pretrained_record = pretrained_manifest(directory)[name]
+    record = _record(name, pretrained_manifest(directory))
+    model, checkpoint = load_checkpoint(_checked_path(name, record, directory), device=device)
+    model.pretrained_record = record
     model.history = checkpoint.get("history") or {"train": [], "val": []}
     return model
 
@@ -120,9 +105,7 @@ def shipped_or_trained(
     from crystalkit.commands.train import build_family
     from crystalkit.models.training import TrainConfig, train
 
-    record = pretrained_manifest()[name] if name in pretrained_manifest() else None
-    if record is None:
-        raise CrystalInputError(f"No shipped checkpoint called {name!r}; the kit ships {sorted(pretrained_manifest())}.")
+    record = _record(name, pretrained_manifest())
     if record["condition"]:
         raise CrystalInputError(f"{name} is conditioned on {record['condition']}; train it with `crystalkit train "
                                 "--condition ...` on a labelled CSV instead.")
@@ -134,6 +117,27 @@ def shipped_or_trained(
                    TrainConfig(max_minutes=minutes, seed=seed, device=device))
     model.history = result.history
     return model.eval()
+
+
+def _record(name: str, manifest: dict[str, dict]) -> dict:
+    if name not in manifest:
+        raise CrystalInputError(f"No shipped checkpoint called {name!r}; the kit ships {sorted(manifest)}.")
+    return manifest[name]
+
+
+def _checked_path(name: str, record: dict, directory: Path) -> Path:
+    from crystalkit.data.public import sha256_of
+
+    path = Path(directory) / record["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"The shipped checkpoint {name!r} should be at {path} but is missing; reinstall.")
+    actual = sha256_of(path)
+    if actual != record["sha256"]:
+        raise CrystalInputError(
+            f"{path} has sha256 {actual}, but the manifest says {record['sha256']}: the file was changed or "
+            "damaged. Reinstall crystalkit or remake it with `python scripts/train_pretrained.py`."
+        )
+    return path
 
 
 def slim_checkpoint(source: str | Path, destination: str | Path) -> Path:

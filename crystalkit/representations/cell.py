@@ -82,15 +82,8 @@ def lattice_to_parameters(matrix: object) -> tuple[np.ndarray, np.ndarray]:
 
     alpha is the angle between b and c, beta between a and c, gamma between a and b.
     """
-    lattice = as_lattice_matrix(matrix)
-    lengths = np.linalg.norm(lattice, axis=1)  # (3,)
-    a, b, c = lattice
-
-    def angle(u: np.ndarray, v: np.ndarray) -> float:
-        cosine = np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1.0, 1.0)
-        return float(np.degrees(np.arccos(cosine)))
-
-    return lengths, np.array([angle(b, c), angle(a, c), angle(a, b)])
+    lattice = Lattice(as_lattice_matrix(matrix))  # pymatgen computes both
+    return np.array(lattice.abc), np.array(lattice.angles)
 
 
 def lattice_from_parameters(lengths: object, angles: object) -> np.ndarray:

@@ -20,7 +20,14 @@ relaxation and is then cached).
 """
 
 from crystalkit.validation.coordination import coordination_environments
-from crystalkit.validation.hull import HullResult, default_reference_entries, elemental_references, energy_above_hull
+from crystalkit.validation.hull import (
+    HullResult,
+    default_reference_entries,
+    elemental_references,
+    energy_above_hull,
+    formation_energies,
+    formation_energy_per_atom,
+)
 from crystalkit.validation.oxidation import ChargeBalance, OxidationResult, charge_balance, oxidation_states
 from crystalkit.validation.relax import (
     RelaxationNotConvergedError,
@@ -54,6 +61,8 @@ __all__ = [
     "check_chgnet_input",
     # hull
     "energy_above_hull",
+    "formation_energy_per_atom",
+    "formation_energies",
     "HullResult",
     "default_reference_entries",
     "elemental_references",

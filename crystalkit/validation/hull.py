@@ -36,7 +36,15 @@ from pymatgen.core import Composition, Structure
 from crystalkit.errors import CrystalInputError, DatasetNotAvailableError
 from crystalkit.validation.relax import RelaxResult
 
-__all__ = ["HullResult", "energy_above_hull", "default_reference_entries", "elemental_references", "ReferenceEntry"]
+__all__ = [
+    "HullResult",
+    "energy_above_hull",
+    "formation_energy_per_atom",
+    "formation_energies",
+    "default_reference_entries",
+    "elemental_references",
+    "ReferenceEntry",
+]
 
 #: One point of a reference hull: a composition and its energy in eV/atom.
 ReferenceEntry = tuple[Composition | str, float]
@@ -163,6 +171,42 @@ def elemental_references(elements: Sequence[str] | None = None) -> list[tuple[Co
             f"No bundled CHGNet reference energy for {', '.join(missing)}; available: {', '.join(sorted(table))}."
         )
     return [(Composition(symbol), table[symbol]) for symbol in wanted]
+
+
+def formation_energy_per_atom(composition: Composition | str, energy_per_atom: float) -> float:
+    """Formation energy (eV/atom) against the bundled CHGNet elemental references.
+
+    ``E_f = E - sum_i x_i mu_i``: the energy per atom minus the atom-fraction
+    weighted energies of the pure elements. No hull is needed for this (the
+    hull is for *stability*; formation energy only asks "is it bound?").
+    """
+    composition = _as_composition(composition)
+    references = dict(elemental_references([el.symbol for el in composition.elements]))
+    return float(energy_per_atom) - sum(
+        fraction * references[Composition(el.symbol)] for el, fraction in composition.fractional_composition.items()
+    )
+
+
+def formation_energies(structures: Sequence[Structure], *, on_invalid: str = "nan"):
+    """CHGNet single-point formation energies (eV/atom) of many crystals, scored in batches.
+
+    The energies are of the structures *as given* (no relaxation: an upper bound
+    for a generated crystal, which relaxing can only lower). A crystal CHGNet
+    refuses (see :func:`~crystalkit.validation.relax.check_chgnet_input`) gets
+    ``nan`` with a warning naming it, or raises with ``on_invalid="raise"``.
+
+    Returns:
+        A numpy array ``(len(structures),)``.
+    """
+    import numpy as np
+
+    from crystalkit.validation.relax import predict_energies
+
+    energies = predict_energies(structures, on_invalid=on_invalid)
+    return np.array([
+        formation_energy_per_atom(structure.composition, energy) if np.isfinite(energy) else np.nan
+        for structure, energy in zip(structures, energies)
+    ])
 
 
 @functools.cache

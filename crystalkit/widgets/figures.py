@@ -192,11 +192,15 @@ def _crystal_traces(
     boundary_atoms: bool,
     atom_size: float,
     in_legend: set[str],
+    trace_labels: Sequence[str] | None = None,
 ) -> list[go.Scatter3d]:
     """Traces of one crystal: atoms grouped by legend label, cell edges, lattice-vector labels.
 
     ``in_legend`` holds the labels already shown in the legend; it is updated,
-    so a gallery lists each element once.
+    so a gallery lists each element once. ``trace_labels`` fixes the marker
+    traces (one per label, empty where the crystal has none), so that the
+    frames of an animation share one layout; by default each label present
+    gets a trace, in order of first appearance.
     """
     import plotly.graph_objects as go
 
@@ -205,7 +209,7 @@ def _crystal_traces(
     )
     labels = [site_label(structure, i) for i in range(len(structure))]
     traces = []
-    for label in dict.fromkeys(labels):  # labels in order of first appearance
+    for label in dict.fromkeys(labels) if trace_labels is None else trace_labels:
         sites = [i for i, other in enumerate(labels) if other == label]
         chosen = np.isin(site_index, sites)  # (M,) atoms copying a site with this label
         hover = [

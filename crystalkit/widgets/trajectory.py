@@ -43,12 +43,10 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.widgets._inputs import (
     check_drawable,
     site_label,
-    site_radius,
     supercell_positions,
 )
 from crystalkit.widgets.backend import Backend, resolve_backend
-from crystalkit.widgets.colors import site_color
-from crystalkit.widgets.figures import ATOM_SIZE, _cell_traces, _hover_text, _scene_layout
+from crystalkit.widgets.figures import ATOM_SIZE, _crystal_traces, _scene_layout
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -345,33 +343,8 @@ def _labels_in_order(frames: Sequence[Structure]) -> list[str]:
 
 def _frame_traces(structure: Structure, labels: Sequence[str]) -> list[go.Scatter3d]:
     """One frame's traces in a fixed layout: a marker trace per label (maybe empty), cell edges, a/b/c labels."""
-    import plotly.graph_objects as go
-
-    supercell = (1, 1, 1)
-    site_index, cell_offset, cart = supercell_positions(structure, supercell)  # (N,), (N, 3), (N, 3); wrapped
-    site_labels = np.array([site_label(structure, int(i)) for i in site_index])  # (N,)
-    traces = []
-    for label in labels:
-        chosen = site_labels == label  # (N,) atoms that are this element in this frame
-        sites = site_index[chosen]
-        traces.append(
-            go.Scatter3d(
-                x=cart[chosen, 0], y=cart[chosen, 1], z=cart[chosen, 2],
-                mode="markers", name=label, legendgroup=label, showlegend=True,
-                marker=dict(
-                    size=[ATOM_SIZE * site_radius(structure, int(i)) for i in sites],
-                    color=[site_color(structure[int(i)].species) for i in sites],
-                    opacity=1.0, line=dict(color="#404040", width=1),
-                ),
-                text=[
-                    _hover_text(structure, int(i), offset, position, supercell)
-                    for i, offset, position in zip(sites, cell_offset[chosen], cart[chosen])
-                ],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
-    traces.extend(_cell_traces(structure.lattice.matrix))  # unit cell edges, then the a/b/c labels
-    return traces
+    return _crystal_traces(structure, (1, 1, 1), boundary_atoms=False, atom_size=ATOM_SIZE, in_legend=set(),
+                           trace_labels=labels)
 
 
 def _fixed_ranges(frames: Sequence[Structure]) -> tuple[dict[str, list[float]], dict[str, float]]:
