@@ -1,6 +1,8 @@
 # crystalkit: the two commands the README promises, plus a few helpers.
 #   make course   set up, then run every notebook headless (quick mode) into build/course/
 #   make test     set up, then run the whole test suite (unit tests + every notebook in quick mode)
+#   make test-fast  the unit tests alone (no notebook, browser or slow test): under a minute, for the edit-test loop
+#   make notebooks  after editing a notebook or its source notebooks/py/NN_name.py: bring the other one up to date
 #   make lab      JupyterLab on the notebooks
 
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crystalkit-installed
 
-.PHONY: setup course test lab lock check clean
+.PHONY: setup course test test-fast notebooks lab lock check clean
 
 setup: $(STAMP)
 
@@ -25,6 +27,16 @@ course: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -n 2 -m "not notebook and not browser and not slow"
+
+# Each notebooks/NN_name.ipynb is paired with notebooks/py/NN_name.py (notebooks/jupytext.toml): the newer of the
+# two updates the other; then the notebooks are stored without outputs. tests/test_notebook_sources.py fails while
+# a pair disagrees or a notebook holds outputs.
+notebooks: setup
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

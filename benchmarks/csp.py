@@ -109,9 +109,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from crystalkit.data import read_structure_csv
+    from crystalkit.data import TensorCrystalDataset, read_structure_csv
     from crystalkit.metrics.csp import csp_metrics
-    from crystalkit.models import TensorCrystalDataset, load_checkpoint
+    from crystalkit.models import load_checkpoint
     from crystalkit.models.training import pick_device
 
     warnings.filterwarnings("ignore")  # pymatgen chatter; failures are counted by the metric

@@ -71,8 +71,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from crystalkit.commands.train import build_family
-    from crystalkit.data import load_dataset, read_structure_csv
-    from crystalkit.models import TensorCrystalDataset
+    from crystalkit.data import TensorCrystalDataset, load_dataset, read_structure_csv
 
     if args.data:
         structures, _ = read_structure_csv(args.data, check=False)

@@ -1,14 +1,15 @@
 """Build the bundled teaching sets (resumable, seeded). See crystalkit/data/DATA.md.
 
-Usage (from the repository root, in the kit's environment):
+Usage (in the kit's environment; any working directory):
 
     python scripts/build_teaching_data.py shards --subset perovskites --shards 60 --workers 2
     python scripts/build_teaching_data.py references
     python scripts/build_teaching_data.py finalize
 
-``shards`` relaxes shard after shard and writes each to data_build_shards/<subset>/ as soon as
-it is done; run it again and it carries on with the shards that are missing.
+``shards`` relaxes shard after shard and writes each to scripts/teaching_data/shards/<subset>/
+as soon as it is done; run it again and it carries on with the shards that are missing.
 ``finalize`` turns the shards into crystalkit/data/bundled/<subset>/{train,val,test}.csv.gz.
+The steps themselves live in the package next to this script, scripts/teaching_data/.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+# Python puts this script's folder first on the import path, so the build package beside it imports by name.
+from teaching_data import SHARD_ROOT
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARDS = ROOT / "data_build_shards"
 BUNDLED = ROOT / "crystalkit" / "data" / "bundled"
 
 SUBSET_CONFIG = {
@@ -28,6 +31,7 @@ SUBSET_CONFIG = {
     # carbon need many more FIRE steps (20-40 s each), so they relax to fmax 0.1 eV/Å with a tighter step cap,
     # and for carbon only the lowest-enthalpy third of the screened random structures is relaxed at all,
     # under 10 GPa as in the AIRSS searches behind Carbon-24 (Pickard 2020).
+    # Changing a subset's settings changes the meaning of its committed shards: move those away first.
     "perovskites": dict(candidates_per_shard=16, keep_fraction=1.0, fmax=0.05, max_steps=200),
     "inorganic": dict(candidates_per_shard=8, keep_fraction=1.0, fmax=0.1, max_steps=150),
     "carbon": dict(candidates_per_shard=12, keep_fraction=0.34, fmax=0.1, max_steps=150, pressure_gpa=10.0,
@@ -42,18 +46,18 @@ def _init_worker() -> None:
 
 
 def _run_shard(args: tuple[str, int, int]) -> tuple[str, int, float]:
-    from crystalkit.data.teaching_build import BuildConfig, build_shard
+    from teaching_data.build import BuildConfig, build_shard
 
     subset, index, seed = args
     started = time.perf_counter()
-    build_shard(BuildConfig(subset=subset, seed=seed, **SUBSET_CONFIG[subset]), index, SHARDS)
+    build_shard(BuildConfig(subset=subset, seed=seed, **SUBSET_CONFIG[subset]), index, SHARD_ROOT)
     return subset, index, time.perf_counter() - started
 
 
 def shards(subsets: list[str], count: int, workers: int, seed: int) -> None:
-    from crystalkit.data.teaching_build import shard_path
+    from teaching_data.build import shard_path
 
-    todo = [(s, i, seed) for i in range(count) for s in subsets if not shard_path(SHARDS, s, i).exists()]
+    todo = [(s, i, seed) for i in range(count) for s in subsets if not shard_path(SHARD_ROOT, s, i).exists()]
     print(f"{len(todo)} shards to build with {workers} worker(s)", flush=True)
     with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
         for subset, index, seconds in pool.imap_unordered(_run_shard, todo):
@@ -75,15 +79,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "shards":
         shards(args.subset, args.shards, args.workers, args.seed)
     elif args.command == "references":
-        from crystalkit.data.teaching_finalize import write_references
+        from teaching_data.finalize import write_references
 
         _init_worker()  # one thread: the shard workers need the other core
 
-        write_references(SHARDS, BUNDLED)
+        write_references(SHARD_ROOT, BUNDLED)
     else:
-        from crystalkit.data.teaching_finalize import finalize
+        from teaching_data.finalize import finalize
 
-        finalize(SHARDS, BUNDLED, seed=args.seed)
+        finalize(SHARD_ROOT, BUNDLED, seed=args.seed)
 
 
 if __name__ == "__main__":

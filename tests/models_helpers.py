@@ -7,7 +7,8 @@ import math
 import torch
 from pymatgen.core import Lattice, Structure
 
-from crystalkit.models import BackboneConfig, DenseCrystals, PeriodicBackbone
+from crystalkit.data import DenseCrystals
+from crystalkit.models import BackboneConfig, PeriodicBackbone
 
 TINY = BackboneConfig(hidden_dim=16, num_layers=2, num_frequencies=3, num_distance_features=6, time_frequencies=4,
                       num_heads=2)

@@ -103,6 +103,7 @@ def test_random_baseline_rejects_bad_compositions():
 
 # --- prototype substitution --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_substitution_is_a_generator_with_exact_compositions(prototypes):
     baseline = PrototypeSubstitutionBaseline(prototypes, names=["sto", "kbr", "diamond", "graphite"])
     assert isinstance(baseline, StructureGenerator)

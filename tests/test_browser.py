@@ -1,20 +1,33 @@
-"""End to end: the crystal viewer draws in a real JupyterLab in a real browser.
+"""End to end: the widgets draw in a real JupyterLab in a real browser, as a student sees them.
 
-Starts JupyterLab from this environment on a free localhost port, opens a
-notebook in headless Debian Chromium (driven by the Playwright Python package
+Starts JupyterLab from this environment on a free localhost port, opens
+notebooks in headless Debian Chromium (driven by the Playwright Python package
 with ``executable_path="/usr/bin/chromium"``; Playwright's own browsers are
-never downloaded), runs all cells from the Run menu, and checks that
+never downloaded), runs all cells from the Run menu, and checks:
 
-* ``resolve_backend()`` picks nglview inside a live JupyterLab,
-* ``view(...)`` in auto mode draws an nglview WebGL canvas with the crystal in it
-  (non-blank pixels, oxygen-red among them), and
-* ``view(..., backend="plotly")`` draws a plotly 3-D figure.
+* a small notebook of viewer calls: ``resolve_backend()`` picks nglview inside a
+  live JupyterLab; ``view(...)`` in auto mode draws an nglview WebGL canvas with
+  the crystal in it (non-blank pixels, oxygen-red among them) and prints no
+  warning (no pink box); a badly sheared cell fills its canvas; and
+  ``view(..., backend="plotly")`` draws a plotly 3-D figure;
+* the real course notebooks that hold a trajectory player (a copy with the
+  quick-mode parameters injected by papermill, as ``make course`` runs them):
+  every player is played to its end with a gallery on the page, and the
+  crystal stays drawn during and after play, every other 3-D view on the page
+  keeps drawing, no WebGL context is created or lost while playing, and the
+  console holds no error and no "Too many active WebGL contexts".
+
+Chromium keeps at most 16 WebGL contexts per page and throws the oldest away
+beyond that, so a widget that makes a new 3-D view per frame blanks the others.
+An init script counts every WebGL context the page creates and every
+``webglcontextlost`` event.
 
 Chromium gets WebGL without a GPU through SwiftShader (``--use-gl=swiftshader
 --enable-unsafe-swiftshader``). Install it with ``scripts/install_browser.sh``.
 Without ``/usr/bin/chromium`` the test is skipped, unless
 ``CRYSTALKIT_REQUIRE_BROWSER=1`` (as in CI), which turns the skip into a failure.
-Set ``CRYSTALKIT_BROWSER_ARTIFACTS=/some/dir`` to keep the screenshots.
+Set ``CRYSTALKIT_BROWSER_ARTIFACTS=/some/dir`` to keep the screenshots and the
+measured counts (``<notebook>.json``).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -49,9 +63,25 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 180  # a loaded 2-core machine took 58 s
 KERNEL_READY_TIMEOUT_MS = 180_000
 OUTPUT_TIMEOUT_MS = 180_000
+COURSE_RUN_TIMEOUT_S = 420  # notebook 06 up to its gallery: 2.5 minutes on 2 cores shared with other work
+PLAY_TIMEOUT_S = 120  # 40 frames at 0.3 s, each a round trip to the kernel
 NOTEBOOK = "crystal_viewer.ipynb"
+NOTEBOOK_SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the front tab
+
+#: Course notebooks with a live trajectory player, run as a student runs them (quick mode).
+PLAYER_NOTEBOOKS = ["06_diffusion.ipynb"]
+COURSE_PARAMETERS = {"QUICK": True, "SEED": 0}
+WIDGET_CALL = re.compile(r"\b(view|gallery|trajectory_player|trajectory_figure|xrd_comparison)\(")
+
+#: A canvas counts as drawn when more than this fraction of its pixels is not near-white. A blank nglview
+#: canvas shows only its resize grip (0.005%); a small crystal far inside a large noise cell, 0.9%.
+DRAWN = 0.002
+
+#: Chromium's words when a page holds too many WebGL contexts, and when one is lost.
+LOST_CONTEXT = re.compile(r"too many active webgl contexts|context lost|contextlost|lost context", re.IGNORECASE)
 
 CELLS = [
+    "import numpy as np\n"
     "from pymatgen.core import Lattice, Structure\n"
     "from crystalkit.widgets import resolve_backend, view\n"
     "srtio3 = Structure(Lattice.cubic(3.905), ['Sr', 'Ti', 'O', 'O', 'O'],\n"
@@ -59,9 +89,31 @@ CELLS = [
     "print('auto backend:', resolve_backend())",
     "view(srtio3, supercell=(2, 2, 2))  # auto: nglview in a live JupyterLab",
     "view(srtio3, supercell=2, backend='plotly')",
+    "# notebook 01's badly sheared but equivalent cell of SrTiO3\n"
+    "from crystalkit.representations import change_cell\n"
+    "view(change_cell(srtio3, matrix=np.array([[1, 3, 1], [0, 1, 2], [0, 1, 3]])), title='sheared')",
 ]
 
+#: Runs before any page script: counts the WebGL contexts the page makes and loses.
+WEBGL_PROBE = """
+(() => {
+  const stats = {created: 0, lost: 0};
+  window.__crystalkitWebGL = stats;
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const context = getContext.call(this, type, ...rest);
+    if (context && /webgl/i.test(String(type)) && !this.__crystalkitCounted) {
+      this.__crystalkitCounted = true;
+      stats.created += 1;
+      this.addEventListener('webglcontextlost', () => { stats.lost += 1; });
+    }
+    return context;
+  };
+})();
+"""
 
+
+# ----------------------------------------------------------------------------- the server
 def _require_browser() -> None:
     """Skip (or, with CRYSTALKIT_REQUIRE_BROWSER=1, fail) when the browser stack is missing."""
     problems = []
@@ -95,6 +147,41 @@ def _write_notebook(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+def _prepare_course_notebook(name: str, folder: Path) -> None:
+    """A copy of a course notebook, quick-mode parameters injected by papermill, up to its last widget.
+
+    The cells after the last one that draws a crystal widget score and design
+    crystals (minutes of sampling and CHGNet in notebook 06) and show nothing
+    3-D; tests/test_notebooks.py runs them. Nothing is run here.
+    """
+    import nbformat
+    import papermill
+
+    papermill.execute_notebook(
+        str(REPOSITORY / "notebooks" / name), str(folder / name), parameters=COURSE_PARAMETERS,
+        prepare_only=True, kernel_name="python3", progress_bar=False,
+    )
+    notebook = nbformat.read(folder / name, as_version=4)
+    drawn = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and WIDGET_CALL.search(cell.source)]
+    last = max(drawn)
+    notebook.cells = notebook.cells[: last + 1]
+    nbformat.write(notebook, folder / name)
+
+
+def _write_settings(settings: Path) -> None:
+    """JupyterLab settings for a quiet, fully rendered page."""
+    files = {
+        # No "would you like news?" toast over the screenshots (and no attempt to fetch news).
+        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        # Every cell stays in the page, so the test can find each output without scrolling.
+        "notebook-extension/tracker": {"windowingMode": "none"},
+    }
+    for name, values in files.items():
+        path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     """A JupyterLab server on localhost serving a temporary folder; yields (url, token, root)."""
@@ -102,10 +189,9 @@ def jupyterlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab_root")
     home = tmp_path_factory.mktemp("lab_home")
     _write_notebook(root / NOTEBOOK)
-    # No "would you like news?" toast over the screenshots (and no attempt to fetch news).
-    notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    for name in PLAYER_NOTEBOOKS:
+        _prepare_course_notebook(name, root)
+    _write_settings(home / "settings")
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ)
     env.pop("CRYSTALKIT_VIEWER", None)  # the test is about what "auto" does in a live front end
@@ -114,7 +200,7 @@ def jupyterlab(tmp_path_factory):
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(REPOSITORY), env.get("PYTHONPATH", "")]),
     )
     command = [
         sys.executable, "-m", "jupyterlab",
@@ -162,69 +248,158 @@ def artifacts(tmp_path) -> Path:
     return folder
 
 
-def _wait_for_kernel_connection(url: str, token: str, timeout_s: float) -> None:
+@pytest.fixture()
+def browser():
+    """Headless Debian Chromium with software WebGL."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# ----------------------------------------------------------------------------- driving JupyterLab
+def _open_notebook(browser, jupyterlab, name: str) -> tuple[object, list[str]]:
+    """Open a notebook, wait for its kernel; returns the page and the list its console messages go to."""
+    from playwright.sync_api import expect
+
+    url, token, _ = jupyterlab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(OUTPUT_TIMEOUT_MS)
+    page.add_init_script(WEBGL_PROBE)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    # ?reset: open this notebook alone, not the tabs an earlier test left in the saved workspace.
+    page.goto(f"{url}/lab/tree/{name}?reset&token={token}", timeout=KERNEL_READY_TIMEOUT_MS)
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=KERNEL_READY_TIMEOUT_MS)
+    _wait_for_kernel_connection(url, token, name, timeout_s=KERNEL_READY_TIMEOUT_MS / 1000)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first).to_be_attached(
+        timeout=KERNEL_READY_TIMEOUT_MS
+    )
+    return page, console
+
+
+def _wait_for_kernel_connection(url: str, token: str, name: str, timeout_s: float) -> None:
     """Wait until the notebook's kernel is idle and the browser holds a websocket to it (REST API)."""
     deadline = time.monotonic() + timeout_s
     sessions: list = []
     while time.monotonic() < deadline:
         with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=5) as response:
             sessions = json.load(response)
-        kernels = [session["kernel"] for session in sessions if session.get("kernel")]
+        kernels = [s["kernel"] for s in sessions if s.get("kernel") and s.get("path", "").endswith(name)]
         if any(kernel["execution_state"] == "idle" and kernel["connections"] >= 1 for kernel in kernels):
             return
         time.sleep(0.5)
-    pytest.fail(f"The notebook's kernel did not become idle and connected within {timeout_s} s: {sessions}")
+    pytest.fail(f"The kernel of {name} did not become idle and connected within {timeout_s} s: {sessions}")
+
+
+def _code_prompts(page) -> list[str]:
+    """The execution prompts of the code cells, in order: ``"[ ]:"``, ``"[*]:"``, ``"[3]:"``."""
+    return page.locator(f"{NOTEBOOK_SHOWN} .jp-CodeCell .jp-InputPrompt").all_inner_texts()
 
 
 def _run_all_cells(page, attempts: int = 3) -> None:
-    """Run > Run All Cells; try again if the first cell did not start (a click can land before the kernel is wired)."""
-    from playwright.sync_api import expect
+    """Run > Run All Cells, once; click again only if no code cell was queued (a click can land too early).
 
-    first_prompt = page.locator(".jp-Cell .jp-InputPrompt").first
+    A notebook may open with a markdown cell, whose prompt is always empty, so
+    this watches the code cells' prompts only.
+    """
     for _ in range(attempts):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        try:
-            expect(first_prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if any(re.search(r"\[(\*|\d+)\]", prompt) for prompt in _code_prompts(page)):
+                return
+            time.sleep(0.25)
+    pytest.fail(f"Run All Cells queued no code cell after {attempts} tries (prompts: {_code_prompts(page)})")
+
+
+def _wait_until_every_cell_ran(page, timeout_s: float) -> None:
+    """Wait until every code cell shows an execution count; fail early, with the traceback, on an error."""
+    deadline = time.monotonic() + timeout_s
+    prompts: list[str] = []
+    while time.monotonic() < deadline:
+        errors = page.locator(f"{NOTEBOOK_SHOWN} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        if errors.count():
+            pytest.fail(f"A cell raised:\n{errors.first.inner_text()[-3000:]}")
+        prompts = _code_prompts(page)
+        if prompts and all(re.search(r"\[\d+\]", prompt) for prompt in prompts):
             return
-        except AssertionError:
-            continue
-    prompt = first_prompt.inner_text()
-    pytest.fail(f"Run All Cells did not start the first cell after {attempts} tries (prompt: {prompt!r})")
+        time.sleep(1.0)
+    pytest.fail(f"The notebook did not finish within {timeout_s} s (prompts: {prompts})")
 
 
+def _webgl(page) -> dict[str, int]:
+    """WebGL contexts the page has created and lost so far, and canvases holding one now."""
+    return page.evaluate(
+        "() => ({...window.__crystalkitWebGL,"
+        " live: [...document.querySelectorAll('canvas')].filter(c => c.__crystalkitCounted).length})"
+    )
+
+
+# ----------------------------------------------------------------------------- looking at pixels
 def _coloured_fraction(png: bytes) -> tuple[float, float]:
-    """(fraction of pixels that are not near-white, fraction that are oxygen-red) in a screenshot."""
+    """(fraction of pixels that are not near-white, fraction that are oxygen-red) in a screenshot (0 for none)."""
     import numpy as np
     from PIL import Image
 
+    if not png:
+        return 0.0, 0.0
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)  # (H, W, 3)
     not_white = (rgb < 235).any(axis=2)
     red = (rgb[..., 0] > 180) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)  # Jmol oxygen is #FF0D0D
     return float(not_white.mean()), float(red.mean())
 
 
-def _wait_for_drawing(locator, timeout_s: float) -> tuple[bytes, float, float]:
-    """Screenshot ``locator`` until something coloured is drawn in it (WebGL draws a moment after the canvas exists).
+def _drawing_extent(png: bytes) -> tuple[float, float]:
+    """(width, height) of the box around every non-white pixel, as fractions of the screenshot's."""
+    import numpy as np
+    from PIL import Image
 
-    A screenshot first waits for the page's fonts; on a busy 2-core machine that
-    can take seconds, so a screenshot that times out is simply tried again.
+    if not png:
+        return 0.0, 0.0
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)  # (H, W, 3)
+    drawn = (rgb < 235).any(axis=2)  # (H, W)
+    drawn[-24:, -24:] = False  # nglview's resize grip sits over the bottom-right corner
+    rows, cols = np.nonzero(drawn)
+    if len(rows) == 0:
+        return 0.0, 0.0
+    return (cols.max() - cols.min() + 1) / rgb.shape[1], (rows.max() - rows.min() + 1) / rgb.shape[0]
+
+
+def _screenshot(locator, timeout_s: float = 60) -> bytes:
+    """A screenshot of ``locator``, or ``b""`` if none could be taken within ``timeout_s``.
+
+    A screenshot first waits for the page's fonts, which can take seconds on a
+    busy 2-core machine, and fails if the element is replaced meanwhile (as a
+    player that draws a new view per frame does): both are tried again.
     """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    from playwright.sync_api import Error as PlaywrightError
 
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            return locator.screenshot(timeout=max(1_000, min(30_000, 1000 * left)))
+        except PlaywrightError:  # a timeout, or the element left the page
+            time.sleep(0.2)
+    return b""
+
+
+def _wait_for_drawing(locator, timeout_s: float, need_red: bool = True) -> tuple[bytes, float, float]:
+    """Screenshot ``locator`` until something coloured is drawn in it (WebGL draws a moment after the canvas exists)."""
     deadline = time.monotonic() + timeout_s
     png, drawn, red = b"", 0.0, 0.0
     while time.monotonic() < deadline:
-        try:
-            png = locator.screenshot(timeout=30_000)
-        except PlaywrightTimeoutError:
-            continue
+        png = _screenshot(locator, timeout_s=max(5.0, deadline - time.monotonic()))
         drawn, red = _coloured_fraction(png)
-        if drawn > 0.01 and red > 0.0005:
+        if drawn > DRAWN and (red > 0.0005 or not need_red):
             break
         time.sleep(1.0)
-    if not png:
-        pytest.fail(f"Could not take a screenshot of {locator} within {timeout_s} s")
     return png, drawn, red
 
 
@@ -238,68 +413,171 @@ def _keep_screenshot(target, path: Path) -> None:
         print(f"screenshot {path.name} timed out; skipped")
 
 
-def test_viewer_draws_in_jupyterlab(jupyterlab, artifacts):
-    from playwright.sync_api import expect, sync_playwright
+# ----------------------------------------------------------------------------- the viewer
+def test_viewer_draws_in_jupyterlab(jupyterlab, browser, artifacts):
+    from playwright.sync_api import expect
 
-    url, token, _ = jupyterlab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    page, console = _open_notebook(browser, jupyterlab, NOTEBOOK)
+    _run_all_cells(page)
+    _wait_until_every_cell_ran(page, timeout_s=OUTPUT_TIMEOUT_MS / 1000)
+
+    # (0) auto mode picked nglview in this live front end.
+    expect(page.locator(".jp-OutputArea-output", has_text="auto backend:")).to_contain_text(
+        "auto backend: nglview", timeout=OUTPUT_TIMEOUT_MS
+    )
+
+    # (a) nglview: a WebGL canvas of non-zero size inside the widget, with the crystal drawn in it.
+    ngl_canvas = page.locator(".crystalkit-ngl canvas").first
+    expect(ngl_canvas).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
+    box = ngl_canvas.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100, box
+    expect(page.locator(".crystalkit-legend").first).to_contain_text("SrTiO3")
+    png, drawn, red = _wait_for_drawing(ngl_canvas, timeout_s=60)  # the canvas alone: no legend dots
+    (artifacts / "nglview_canvas.png").write_bytes(png)
+    _keep_screenshot(page.locator(".crystalkit-viewer").first, artifacts / "nglview_viewer.png")
+    assert drawn > 0.01, f"nglview canvas is blank ({drawn:.2%} coloured pixels); console: {console[-20:]}"
+    assert red > 0.0005, f"no oxygen-red pixels in the nglview canvas ({red:.3%}); console: {console[-20:]}"
+
+    # (b) plotly: a 3-D figure drawn with WebGL.
+    plot = page.locator(".js-plotly-plot").first
+    expect(plot).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
+    plot.scroll_into_view_if_needed()
+    plot_canvas = plot.locator(".gl-container canvas").first  # the WebGL canvas of the 3-D scene
+    expect(plot_canvas).to_be_visible()
+    box = plot_canvas.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100, box
+    png, drawn, red = _wait_for_drawing(plot_canvas, timeout_s=60)  # the canvas alone: no legend
+    (artifacts / "plotly_canvas.png").write_bytes(png)
+    _keep_screenshot(plot, artifacts / "plotly_figure.png")
+    assert drawn > 0.01 and red > 0.0005, f"plotly figure looks blank ({drawn:.2%}, red {red:.3%})"
+
+    # (c) the sheared cell is framed to fill its canvas (not drawn small in the middle).
+    sheared = page.locator(".crystalkit-viewer", has_text="sheared").locator(".crystalkit-ngl canvas")
+    png, drawn, red = _wait_for_drawing(sheared, timeout_s=60)
+    (artifacts / "nglview_sheared.png").write_bytes(png)
+    width, height = _drawing_extent(png)
+
+    _keep_screenshot(page, artifacts / "jupyterlab.png")
+    page_text = page.locator("body").inner_text()
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+    errors = [line for line in console if line.startswith(("error", "pageerror"))]
+    measured = {"sheared_extent": [width, height], "stderr_outputs": stderr, "console_errors": errors}
+    (artifacts / "viewer.json").write_text(json.dumps(measured, indent=1))
+    print(json.dumps(measured))
+    assert max(width, height) > 0.7, f"the sheared cell fills only {width:.0%} x {height:.0%} of its canvas"
+    # (d) importing nglview through the kit printed no warning: no pink box under any cell.
+    assert not stderr, f"a cell wrote to stderr: {stderr}"
+    assert "Error displaying widget" not in page_text
+    assert "is not registered" not in page_text
+    assert not errors, f"console errors: {errors}"
+
+
+# ----------------------------------------------------------------------------- course notebooks with a player
+def _play_to_the_end(page, player, artifacts: Path, label: str) -> list[float]:
+    """Press play on a trajectory player; screenshot its crystal while it plays; wait for the last frame.
+
+    Returns the coloured fraction of each screenshot, during play and then at the end. While the
+    crystal changes, Playwright never finds the canvas "stable" enough for an element screenshot,
+    so these are screenshots of the page clipped to where the canvas was when play was pressed.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect
+
+    player.scroll_into_view_if_needed()
+    caption = player.locator(".widget-html").first
+    canvas = player.locator(".crystalkit-ngl canvas").first
+    box = canvas.bounding_box()
+    player.locator(".widget-play button").first.click()
+    seen = []
+    deadline = time.monotonic() + PLAY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = caption.inner_text()
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(OUTPUT_TIMEOUT_MS)
-            console = []
-            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", timeout=KERNEL_READY_TIMEOUT_MS)
+            png = page.screenshot(clip=box, timeout=10_000)
+        except PlaywrightError:
+            png = b""
+        seen.append(_coloured_fraction(png)[0])
+        step = re.search(r"step (\d+) of (\d+)", text)
+        if step and step.group(1) == step.group(2):
+            break
+        if len(seen) == 2:
+            (artifacts / f"{label}_playing.png").write_bytes(png)
+        time.sleep(0.5)
+    expect(caption).to_contain_text(re.compile(r"step (\d+) of \1\b"), timeout=5_000)
+    png, drawn, _ = _wait_for_drawing(canvas, timeout_s=30, need_red=False)
+    (artifacts / f"{label}_end.png").write_bytes(png)
+    return seen + [drawn]
 
-            expect(page.locator(".jp-Notebook")).to_be_visible(timeout=KERNEL_READY_TIMEOUT_MS)
-            _wait_for_kernel_connection(url, token, timeout_s=KERNEL_READY_TIMEOUT_MS / 1000)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first).to_be_attached(
-                timeout=KERNEL_READY_TIMEOUT_MS
-            )
-            _run_all_cells(page)
 
-            # (0) auto mode picked nglview in this live front end.
-            expect(page.locator(".jp-OutputArea-output", has_text="auto backend:")).to_contain_text(
-                "auto backend: nglview", timeout=OUTPUT_TIMEOUT_MS
-            )
+def _drag(page, locator) -> str | None:
+    """Drag the mouse across the middle of ``locator`` (rotates a 3-D scene); why it could not, or None."""
+    from playwright.sync_api import Error as PlaywrightError
 
-            # (a) nglview: a WebGL canvas of non-zero size inside the widget, with the crystal drawn in it.
-            ngl_canvas = page.locator(".crystalkit-ngl canvas").first
-            expect(ngl_canvas).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
-            box = ngl_canvas.bounding_box()
-            assert box is not None and box["width"] > 100 and box["height"] > 100, box
-            expect(page.locator(".crystalkit-legend")).to_contain_text("SrTiO3")
-            png, drawn, red = _wait_for_drawing(ngl_canvas, timeout_s=60)  # the canvas alone: no legend dots
-            (artifacts / "nglview_canvas.png").write_bytes(png)
-            _keep_screenshot(page.locator(".crystalkit-viewer").first, artifacts / "nglview_viewer.png")
-            assert drawn > 0.01, f"nglview canvas is blank ({drawn:.2%} coloured pixels); console: {console[-20:]}"
-            assert red > 0.0005, f"no oxygen-red pixels in the nglview canvas ({red:.3%}); console: {console[-20:]}"
+    try:
+        locator.scroll_into_view_if_needed(timeout=20_000)
+        box = locator.bounding_box()
+    except PlaywrightError as error:  # e.g. a scene whose WebGL context was lost is hidden
+        return str(error).splitlines()[0]
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 30, steps=8)
+    page.mouse.up()
+    return None
 
-            # (b) plotly: a 3-D figure drawn with WebGL.
-            plot = page.locator(".js-plotly-plot").first
-            expect(plot).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
-            plot.scroll_into_view_if_needed()
-            plot_canvas = plot.locator(".gl-container canvas").first  # the WebGL canvas of the 3-D scene
-            expect(plot_canvas).to_be_visible()
-            box = plot_canvas.bounding_box()
-            assert box is not None and box["width"] > 100 and box["height"] > 100, box
-            png, drawn, red = _wait_for_drawing(plot_canvas, timeout_s=60)  # the canvas alone: no legend
-            (artifacts / "plotly_canvas.png").write_bytes(png)
-            _keep_screenshot(plot, artifacts / "plotly_figure.png")
-            assert drawn > 0.01 and red > 0.0005, f"plotly figure looks blank ({drawn:.2%}, red {red:.3%})"
 
-            _keep_screenshot(page, artifacts / "jupyterlab.png")
-            page_text = page.locator("body").inner_text()
-            assert "Error displaying widget" not in page_text
-            assert "is not registered" not in page_text
-        finally:
-            browser.close()
+@pytest.mark.parametrize("notebook", PLAYER_NOTEBOOKS)
+def test_course_notebook_players_keep_every_view_drawing(jupyterlab, browser, artifacts, notebook):
+    from playwright.sync_api import expect
+
+    page, console = _open_notebook(browser, jupyterlab, notebook)
+    label = Path(notebook).stem
+    _run_all_cells(page)
+    _wait_until_every_cell_ran(page, timeout_s=COURSE_RUN_TIMEOUT_S)
+
+    players = page.locator(".crystalkit-trajectory")
+    expect(players.first.locator(".crystalkit-ngl canvas")).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
+    scenes = page.locator(".js-plotly-plot .gl-container canvas")  # a gallery: one WebGL canvas per panel
+    views = [players.nth(i).locator(".crystalkit-ngl canvas").first for i in range(players.count())]
+    views += [scenes.nth(i) for i in range(scenes.count())]
+    assert players.count() >= 1 and scenes.count() >= 2, (players.count(), scenes.count())
+    for view in views:
+        assert _wait_for_drawing(view, timeout_s=60, need_red=False)[1] > DRAWN, f"{view} is blank before play"
+    before = _webgl(page)
+
+    during = {}
+    for index in range(players.count()):
+        during[index] = _play_to_the_end(page, players.nth(index), artifacts, f"{label}_player{index}")
+    after_play = _webgl(page)
+    drag_problem = _drag(page, scenes.first)  # rotating the gallery after play
+    time.sleep(2.0)
+    blank = [str(view) for view in views if _wait_for_drawing(view, timeout_s=20, need_red=False)[1] <= DRAWN]
+    after = _webgl(page)
+    _keep_screenshot(page, artifacts / f"{label}.png")
+
+    lost_messages = [line for line in console if LOST_CONTEXT.search(line)]
+    errors = [line for line in console if line.startswith(("error", "pageerror"))]
+    measured = {
+        "views": len(views), "webgl_before_play": before, "webgl_after_play": after_play, "webgl_after_drag": after,
+        "coloured_fraction_while_playing": during, "lost_context_messages": len(lost_messages),
+        "console_errors": errors[:20], "blank_views_after_play": blank, "drag_problem": drag_problem,
+    }
+    (artifacts / f"{label}.json").write_text(json.dumps(measured, indent=1))
+    print(json.dumps(measured))
+    assert not lost_messages, f"{len(lost_messages)} lost-context messages, first: {lost_messages[:3]}"
+    assert after["lost"] == 0, f"WebGL contexts were lost: {measured}"
+    assert after["created"] == before["created"], f"playing or dragging created WebGL contexts: {measured}"
+    assert before["created"] <= 16, f"the notebook holds more WebGL contexts than Chromium keeps: {before}"
+    assert all(min(fractions) > DRAWN for fractions in during.values()), f"a player went blank: {during}"
+    assert not blank, f"views blank after play: {blank}"
+    assert drag_problem is None, f"could not rotate the gallery after play: {drag_problem}"
+    assert not errors, f"console errors: {errors[:5]}"
 
 
 def test_install_script_is_idempotent_when_browser_present():
     """scripts/install_browser.sh exits 0 without touching apt when Chromium is already there."""
     _require_browser()
-    script = Path(__file__).resolve().parents[1] / "scripts" / "install_browser.sh"
+    script = REPOSITORY / "scripts" / "install_browser.sh"
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "already installed" in result.stdout

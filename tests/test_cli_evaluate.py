@@ -39,6 +39,7 @@ def _run(capsys, *args):
     return status, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_csp_table(files, capsys):
     targets, samples = files
     status, out, _ = _run(capsys, "--generated", samples, "--targets", targets)

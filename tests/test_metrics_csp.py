@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -10,8 +11,23 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
 from crystalkit.errors import CrystalInputError
-from crystalkit.metrics import STANDARD_MATCHER, check_validity, csp_metrics
-from crystalkit.metrics.examples import cubic_perovskite, diamond, equivalent_copy, rattle, rock_salt, with_overlap
+from crystalkit.metrics import STANDARD_MATCHER, check_validity, csp_metrics, csp_table, examples
+from crystalkit.metrics.examples import cubic_perovskite, equivalent_copy, rattle, with_overlap
+
+
+@functools.cache
+def _from_space_group(name: str, options: tuple) -> Structure:
+    return getattr(examples, name)(**dict(options))
+
+
+def rock_salt(**options) -> Structure:
+    """``examples.rock_salt``, built once per options: pymatgen rebuilds Fm-3m's operations each time (~1 s)."""
+    return _from_space_group("rock_salt", tuple(sorted(options.items()))).copy()
+
+
+def diamond(**options) -> Structure:
+    """``examples.diamond``, built once per options (see :func:`rock_salt`)."""
+    return _from_space_group("diamond", tuple(sorted(options.items()))).copy()
 
 
 def test_k1_known_answer():
@@ -158,3 +174,72 @@ def test_disordered_target_raises():
     disordered = Structure(rock_salt().lattice, [{"Na": 0.5, "K": 0.5}] * 4 + ["Cl"] * 4, rock_salt().frac_coords)
     with pytest.raises(CrystalInputError, match="disordered"):
         csp_metrics([rock_salt()], [disordered], n_jobs=1)
+
+
+def _two_targets():
+    """Rock salt is found only by its second sample, the perovskite only by its first (None: a failed sample)."""
+    targets = [rock_salt(), cubic_perovskite()]
+    samples = [[None, equivalent_copy(rock_salt(), seed=1)], [equivalent_copy(cubic_perovskite(), seed=2), None]]
+    return targets, samples
+
+
+def test_csp_table_known_values_at_each_k():
+    targets, samples = _two_targets()
+    table = csp_table({"copies": samples}, targets, ks=(1, 2), n_jobs=1)
+    assert list(table.columns) == ["method", "k", "match rate", "RMSE", "matched", "targets", "valid samples"]
+    assert list(table["k"]) == [1, 2]
+    assert list(table["match rate"]) == [0.5, 1.0] and list(table["matched"]) == [1, 2]
+    assert list(table["targets"]) == [2, 2]
+    assert list(table["valid samples"]) == [0.5, 0.5]  # k=1: (0 + 1) / 2; k=2: (1/2 + 1/2) / 2
+    assert table["RMSE"].tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
+def test_csp_table_rows_are_csp_metrics_of_the_first_k_samples():
+    targets = [cubic_perovskite()]
+    samples = [[rattle(targets[0], 0.3, seed=0), rattle(targets[0], 0.05, seed=1), rattle(targets[0], 0.15, seed=2)]]
+    table = csp_table({"a": samples, "b": [samples[0][::-1]]}, targets, ks=[1, 3], n_jobs=1)
+    assert list(zip(table["method"], table["k"])) == [("a", 1), ("a", 3), ("b", 1), ("b", 3)]
+    for row in table.to_dict("records"):
+        chosen = samples[0] if row["method"] == "a" else samples[0][::-1]
+        expected = csp_metrics([chosen[: row["k"]]], targets, k=row["k"], n_jobs=1)
+        assert row["match rate"] == expected.match_rate
+        assert row["RMSE"] == expected.rmse or (math.isnan(row["RMSE"]) and math.isnan(expected.rmse))
+
+
+class _CopyingGenerator:
+    """Answers every composition with rewritten copies of the matching target, and records its calls."""
+
+    def __init__(self, targets):
+        self.targets, self.calls = targets, []
+
+    def sample(self, compositions, num_samples=1, *, seed=None):
+        self.calls.append((len(compositions), num_samples, seed))
+        by_formula = {t.composition.formula: t for t in self.targets}
+        return [[equivalent_copy(by_formula[c.formula], seed=seed + j) for j in range(num_samples)]
+                for c in compositions]
+
+
+def test_csp_table_asks_a_generator_once_for_the_largest_k():
+    targets = [rock_salt(), cubic_perovskite()]
+    generator = _CopyingGenerator(targets)
+    table = csp_table({"copier": generator}, targets, ks=(1, 3), seed=7, n_jobs=1)
+    assert generator.calls == [(2, 3, 7)]
+    assert list(table["match rate"]) == [1.0, 1.0] and list(table["valid samples"]) == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "methods, ks, message",
+    [
+        ({}, (1,), "non-empty mapping"),
+        ({"short": [[rock_salt()]]}, (1,), "1 sample lists for 2 targets"),
+        ({"few": [[rock_salt()], [cubic_perovskite()]]}, (1, 2), "1 samples for target 0 but ks asks for up to 2"),
+        ({"one": rock_salt()}, (1,), "give a generator or one list of samples per target"),
+        ({"ok": [[rock_salt()], [cubic_perovskite()]]}, (0,), "positive integers"),
+        ({"ok": [[rock_salt()], [cubic_perovskite()]]}, (), "positive integers"),
+        ({"ok": [[rock_salt()], [cubic_perovskite()]]}, (1.5,), "positive integers"),
+        ({"ok": [[rock_salt()], [cubic_perovskite()]]}, (True,), "positive integers"),
+    ],
+)
+def test_csp_table_bad_input_raises(methods, ks, message):
+    with pytest.raises(CrystalInputError, match=message):
+        csp_table(methods, [rock_salt(), cubic_perovskite()], ks=ks, n_jobs=1)

@@ -16,7 +16,7 @@ from models_helpers import (
 )
 
 from crystalkit.models import Diffusion, DiffusionConfig, FlowMatching, PeriodicBackbone
-from crystalkit.models.backbone import element_descriptors
+from crystalkit.models.backbone import BackboneFeatures, cube_root_atom_count, element_descriptors
 
 torch.set_num_threads(1)
 
@@ -29,7 +29,8 @@ def net() -> PeriodicBackbone:
 def features(net, crystals, time=0.3):
     t = torch.full((crystals.num_crystals,), time, dtype=torch.float64)
     with torch.no_grad():
-        return net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t)[:2]
+        out = net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t)
+    return out.atoms, out.crystal
 
 
 def test_rotation_leaves_features_unchanged(net):
@@ -71,7 +72,7 @@ def test_pair_features_are_invariant_and_permute_in_pairs(net):
 
     def pairs(c):
         with torch.no_grad():
-            return net(c.types, c.frac, c.lattice, c.mask, t)[2]
+            return net(c.types, c.frac, c.lattice, c.mask, t).pairs
 
     reference = pairs(crystals)
     order = torch.tensor([2, 5, 0, 1, 3, 4])
@@ -112,8 +113,8 @@ def test_one_hot_types_equal_atomic_numbers(net):
     one_hot = torch.nn.functional.one_hot(crystals.types - 1, TINY.num_elements).double()
     t = torch.full((crystals.num_crystals,), 0.5, dtype=torch.float64)
     with torch.no_grad():
-        from_numbers = net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t)[0]
-        from_one_hot = net(one_hot, crystals.frac, crystals.lattice, crystals.mask, t)[0]
+        from_numbers = net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, t).atoms
+        from_one_hot = net(one_hot, crystals.frac, crystals.lattice, crystals.mask, t).atoms
     assert_close(from_one_hot, from_numbers, "one-hot vs atomic-number input")
 
 
@@ -136,17 +137,21 @@ def test_model_outputs_transform_correctly(family):
                                                                                 dtype=torch.float64)), t)
         order = torch.tensor([5, 4, 3, 2, 1, 0])
         permuted = model.predict(crystals.types[:, order], permute(crystals, order), t)
-    assert float(out["coords"].abs().max()) > 1e-3
-    cartesian = out["coords"] @ crystals.lattice
-    assert_close(turned["coords"] @ (crystals.lattice @ rotation.T), cartesian @ rotation.T,
+    # The per-atom vector is a score (diffusion) or a velocity (flow); the lattice output is noise on the
+    # lattice matrix (diffusion, rotates) or a velocity of lattice parameters (flow, invariant).
+    coords, lattice = ("coord_score", "lattice_noise") if family == "diffusion" else ("coord_velocity",
+                                                                                     "lattice_velocity")
+    assert float(getattr(out, coords).abs().max()) > 1e-3
+    cartesian = getattr(out, coords) @ crystals.lattice
+    assert_close(getattr(turned, coords) @ (crystals.lattice @ rotation.T), cartesian @ rotation.T,
                  "Cartesian coordinate output after rotation")
-    assert_close(shifted["coords"], out["coords"], "coordinate output after translation")
-    assert_close(permuted["coords"], out["coords"][:, order], "coordinate output after permutation")
+    assert_close(getattr(shifted, coords), getattr(out, coords), "coordinate output after translation")
+    assert_close(getattr(permuted, coords), getattr(out, coords)[:, order], "coordinate output after permutation")
     if family == "diffusion":
-        assert_close(turned["lattice"], out["lattice"] @ rotation.T, "lattice output after rotation")
+        assert_close(turned.lattice_noise, out.lattice_noise @ rotation.T, "lattice output after rotation")
     else:
-        assert_close(turned["lattice"], out["lattice"], "lattice-parameter output after rotation")
-    assert_close(permuted["lattice"], out["lattice"], "lattice output after permutation")
+        assert_close(turned.lattice_velocity, out.lattice_velocity, "lattice-parameter output after rotation")
+    assert_close(getattr(permuted, lattice), getattr(out, lattice), "lattice output after permutation")
 
 
 def test_de_novo_type_output_is_invariant():
@@ -158,8 +163,8 @@ def test_de_novo_type_output_is_invariant():
     soft = torch.softmax(torch.randn(3, 6, TINY.num_elements, dtype=torch.float64), -1)
     t = torch.full((3,), 0.4, dtype=torch.float64)
     with torch.no_grad():
-        out = model.predict(soft, crystals, t)["types"]
-        turned = model.predict(soft, rotate(crystals, random_rotation(7)), t)["types"]
+        out = model.predict(soft, crystals, t).type_noise
+        turned = model.predict(soft, rotate(crystals, random_rotation(7)), t).type_noise
     assert_close(turned, out, "type output after rotation")
 
 
@@ -171,3 +176,43 @@ def test_element_descriptors_are_standardised_and_finite():
     # Chemistry is visible: O and S (same group) are closer than O and Fe.
     oxygen, sulphur, iron = table[7], table[15], table[25]
     assert (oxygen - sulphur).norm() < (oxygen - iron).norm()
+
+
+# ------------------------------------------------------------- the seams
+def test_backbone_features_are_named_and_shaped(net):
+    crystals = random_crystals(num_crystals=2, num_atoms=5)
+    with torch.no_grad():
+        out = net(crystals.types, crystals.frac, crystals.lattice, crystals.mask, torch.full((2,), 0.5,
+                                                                                           dtype=torch.float64))
+    assert isinstance(out, BackboneFeatures)
+    hidden = TINY.hidden_dim
+    assert (out.atoms.shape, out.crystal.shape, out.pairs.shape) == ((2, 5, hidden), (2, hidden), (2, 5, 5, hidden))
+    assert_close(out.crystal, out.atoms.mean(dim=1), "crystal features are the mean over the atoms")
+
+
+def test_cube_root_atom_count_matches_a_direct_computation():
+    counts = torch.tensor([0, 1, 5, 8, 27, 52])
+    direct = torch.tensor([1.0, 1.0, 5 ** (1 / 3), 2.0, 3.0, 52 ** (1 / 3)], dtype=torch.float64)
+    assert_close(cube_root_atom_count(counts, torch.float64), direct, "N^(1/3), an empty cell counted as one atom")
+    single = cube_root_atom_count(counts)
+    assert single.dtype == torch.float32
+    assert_close(single.double(), direct, "N^(1/3) in float32", tolerance=1e-6)
+
+
+def test_every_family_scales_lattices_by_the_same_cube_root(net):
+    """Diffusion's scaled lattice, the flow's log lengths and the backbone's features all use N^(1/3)."""
+    crystals = random_crystals(num_crystals=2, num_atoms=6, dtype=torch.float32)
+    crystals = crystals.replace(mask=torch.tensor([[True] * 6, [True] * 3 + [False] * 3]))
+    root = crystals.mask.sum(dim=1).double() ** (1 / 3)  # (B,) written out here, not through the helper
+    diffusion = Diffusion(tiny_backbone())
+    scaled = diffusion.scaled_lattice(crystals.lattice, crystals.mask)
+    assert_close(scaled.double(), crystals.lattice.double() / root[:, None, None], "diffusion's L / N^(1/3)",
+                 tolerance=1e-6)
+    assert_close(diffusion.lattice_in_angstrom(scaled, crystals.mask), crystals.lattice, "and back", tolerance=1e-6)
+    flow = FlowMatching(tiny_backbone())
+    lengths = crystals.lattice.double().norm(dim=-1)  # (B, 3) Å
+    expected = (torch.log(lengths / root[:, None]) - float(flow.log_length_mean)) / float(flow.log_length_std)
+    assert_close(flow.lattice_to_flow(crystals.lattice, crystals.mask)[:, :3].double(), expected,
+                 "flow's standardised log(length / N^(1/3))", tolerance=1e-5)
+    features = PeriodicBackbone.lattice_features(crystals.lattice.double(), crystals.mask.sum(dim=1))
+    assert_close(features[:, :3], torch.log(lengths / root[:, None]), "backbone's log(length / N^(1/3))")

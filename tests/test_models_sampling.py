@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +22,8 @@ from crystalkit.models import (
     TrainConfig,
     train,
 )
-from crystalkit.sampling import StructureGenerator
+from crystalkit.models.diffusion import DiffusionPrediction
+from crystalkit.models.flow import FlowPrediction
 
 torch.set_num_threads(1)
 
@@ -55,8 +58,21 @@ def check_structures(structures: list[Structure], formula: str) -> None:
         assert ((structure.frac_coords >= 0) & (structure.frac_coords < 1)).all()
 
 
-def test_models_are_structure_generators(model):
-    assert isinstance(model, StructureGenerator)
+def test_sample_returns_what_the_structure_generator_interface_promises(model):
+    """CSP: one list per composition, each of num_samples pymatgen structures of exactly that composition,
+    the same crystals as sample_batch gives for the same seed."""
+    formulas = ["NaCl", "SrTiO3"]
+    samples = model.sample(formulas, 2, seed=4, num_steps=3)
+    assert type(samples) is list and [type(group) for group in samples] == [list, list]
+    assert [len(group) for group in samples] == [2, 2]
+    for formula, group in zip(formulas, samples):
+        assert all(type(structure) is Structure for structure in group)
+        assert all(structure.composition == Composition(formula) for structure in group)
+    batch = model.sample_batch(formulas, 2, seed=4, num_steps=3)
+    assert type(batch) is CrystalBatch and batch.num_atoms.tolist() == [2, 2, 5, 5]
+    flat = [structure for group in samples for structure in group]
+    for structure, lattice in zip(flat, batch.lattice):
+        assert np.allclose(structure.lattice.matrix, lattice.numpy())
 
 
 def test_csp_sampling_returns_the_asked_compositions(model):
@@ -111,8 +127,10 @@ def test_de_novo_diffusion_chooses_types_and_sizes(data):
     torch.manual_seed(0)
     model = Diffusion(tiny_backbone(), DiffusionConfig(task="de_novo", max_atoms=8))
     train(model, data, config=quick(20))
-    [samples] = model.sample(None, num_samples=4, seed=0, num_steps=6)
-    assert len(samples) == 4
+    samples = model.sample(None, num_samples=4, seed=0, num_steps=6)
+    assert type(samples) is list and len(samples) == 1  # de novo: one list of num_samples structures
+    [samples] = samples
+    assert len(samples) == 4 and all(type(structure) is Structure for structure in samples)
     seen = {site.specie.symbol for structure in perovskites() for site in structure}
     for structure in samples:
         assert len(structure) == 5  # every training cell has 5 atoms
@@ -139,6 +157,39 @@ def test_classifier_free_guidance(family, data):
     plain = model.sample_batch(["SrTiO3"], 2, seed=0, num_steps=4)
     assert torch.isfinite(guided.lattice).all()
     assert not torch.equal(guided.frac_coords, plain.frac_coords)
+    # predict() combines the labelled and the unlabelled prediction field by field: out + w (out - plain).
+    state = model.template(["SrTiO3", "BaTiO3"], 1, condition=-1.5)
+    frac = torch.rand(state.frac.shape, generator=torch.Generator().manual_seed(0))
+    state = state.replace(frac=frac, lattice=4 * torch.eye(3).repeat(2, 1, 1))
+    t = torch.full((2,), 0.5)
+    with torch.no_grad():
+        with_label = model.predict(state.types, state, t)
+        without = model.predict(state.types, state.replace(condition=None), t)
+        guided = model.predict(state.types, state, t, guidance_scale=2.0)
+    for field in dataclasses.fields(guided):
+        if getattr(guided, field.name) is None:  # a CSP diffusion model has no type output
+            assert getattr(with_label, field.name) is None
+            continue
+        expected = getattr(with_label, field.name) * 3 - 2 * getattr(without, field.name)
+        assert torch.allclose(getattr(guided, field.name), expected, atol=1e-5), field.name
+        assert not torch.allclose(getattr(with_label, field.name), getattr(without, field.name)), field.name
+
+
+@pytest.mark.parametrize("prediction", [DiffusionPrediction, FlowPrediction])
+def test_guidance_changes_every_prediction_field_and_keeps_absent_ones(prediction):
+    names = [field.name for field in dataclasses.fields(prediction)]
+    shapes = {name: (2, 3) for name in names}
+    with_label = prediction(**{name: torch.full(shapes[name], 2.0 + i) for i, name in enumerate(names)})
+    without = prediction(**{name: torch.full(shapes[name], 1.0) for name in names})
+    guided = with_label.guided(without, 0.5)
+    assert type(guided) is prediction
+    for i, name in enumerate(names):  # (2 + i) + 0.5 ((2 + i) - 1)
+        assert torch.equal(getattr(guided, name), torch.full(shapes[name], 2.0 + i + 0.5 * (1.0 + i))), name
+    unguided = with_label.guided(without, 0.0)
+    assert all(torch.equal(getattr(unguided, name), getattr(with_label, name)) for name in names)
+    if prediction is DiffusionPrediction:  # a CSP model has no type output: it stays absent
+        csp = DiffusionPrediction(coord_score=torch.ones(1, 2, 3), lattice_noise=torch.ones(1, 3, 3))
+        assert csp.guided(csp, 1.0).type_noise is None
 
 
 def test_conditional_model_needs_labels():
@@ -164,6 +215,15 @@ def test_flow_lattice_coordinates_round_trip(data):
     assert torch.allclose(back @ back.transpose(1, 2), gram, atol=1e-4)
 
 
+def test_data_types_live_in_data_and_are_re_exported_by_models():
+    import crystalkit.data
+    import crystalkit.models
+
+    assert crystalkit.models.DenseCrystals is crystalkit.data.DenseCrystals  # notebooks import them from models
+    assert crystalkit.models.TensorCrystalDataset is crystalkit.data.TensorCrystalDataset
+    assert DenseCrystals.__module__ == "crystalkit.data.dense"
+
+
 def test_dense_crystals_round_trip_and_shape_errors():
     batch = CrystalBatch.from_structures(perovskites()[:2] + [Structure(np.eye(3) * 3, ["Na"], [[0, 0, 0]])])
     dense = DenseCrystals.from_batch(batch, dtype=torch.float64)
@@ -177,6 +237,10 @@ def test_dense_crystals_round_trip_and_shape_errors():
         DenseCrystals(types=dense.types, frac=dense.frac, lattice=dense.lattice[:, :2], mask=dense.mask)
     with pytest.raises(CrystalInputError, match="max_atoms"):
         DenseCrystals.from_batch(batch, max_atoms=3)
+    # Copies and slices keep an absent label absent, and carry a present one along.
+    assert dense.to("cpu").condition is None and dense.index(slice(0, 2)).condition is None
+    labelled = DenseCrystals.from_batch(batch, condition=torch.tensor([1.0, 2.0, 3.0]))
+    assert labelled.index(torch.tensor([2, 0])).condition.tolist() == [3.0, 1.0]
 
 
 def test_tensor_dataset_batches_and_split():

@@ -12,7 +12,9 @@ from models_helpers import perovskites, tiny_backbone
 from crystalkit.errors import CrystalInputError
 from crystalkit.models import (
     Diffusion,
+    DiffusionConfig,
     ExponentialMovingAverage,
+    FlowConfig,
     FlowMatching,
     TensorCrystalDataset,
     TrainConfig,
@@ -23,6 +25,8 @@ from crystalkit.models import (
     save_checkpoint,
     train,
 )
+from crystalkit.models.diffusion import DiffusionTargets
+from crystalkit.models.flow import FlowTargets
 from crystalkit.models.training import evaluate_loss
 
 torch.set_num_threads(1)
@@ -67,6 +71,7 @@ def test_ema_averages_and_swaps():
     assert torch.allclose(layer.weight, torch.full((1, 2), 3.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["diffusion", "flow"])
 def test_loss_falls_on_a_tiny_set(family, data):
     torch.manual_seed(0)
@@ -175,3 +180,61 @@ def test_bad_training_settings(data):
         train(model, data, config=quick(max_steps=0))
     with pytest.raises(CrystalInputError, match="TensorCrystalDataset"):
         train(model, "train.csv", config=quick())
+
+
+# ------------------------------------------------- the loss every family shares
+def model_of(family: str, **process):
+    if family == "flow":
+        return FlowMatching(tiny_backbone(), FlowConfig(**process))
+    task = "de_novo" if family == "de_novo" else "csp"
+    return Diffusion(tiny_backbone(), DiffusionConfig(task=task, **process))
+
+
+@pytest.mark.parametrize(("family", "parts"), [("diffusion", ["lattice", "coords"]), ("flow", ["coords", "lattice"]),
+                                               ("de_novo", ["lattice", "coords", "types"])])
+def test_loss_parts_add_up_with_their_weights_and_follow_the_generator(family, parts, data):
+    model = model_of(family, lattice_weight=0.5, coord_weight=3.0)
+    model.fit_data_statistics(data.crystals)
+    losses = model.loss(data.crystals, generator=torch.Generator().manual_seed(0))
+    assert list(losses) == [*parts, "loss"]
+    weights = {"lattice": 0.5, "coords": 3.0, "types": 1.0}
+    total = sum(weights[part] * losses[part] for part in parts)
+    assert torch.allclose(losses["loss"], total)
+    again = model.loss(data.crystals, generator=torch.Generator().manual_seed(0))
+    other = model.loss(data.crystals, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(again["loss"], losses["loss"]) and not torch.equal(other["loss"], losses["loss"])
+
+
+@pytest.mark.parametrize("family", ["diffusion", "flow"])
+def test_condition_dropout_hides_labels_in_training_only(family):
+    """With a dropout of 1, every label is hidden in training: the loss is that of unlabelled data."""
+    labelled = TensorCrystalDataset.from_structures(perovskites(), labels=[-3.0, -2.0, -1.0, 0.0, 1.0, 2.0]).crystals
+    unlabelled = labelled.replace(condition=torch.full_like(labelled.condition, float("nan")))
+    model = model_of(family, conditional=True, condition_dropout=1.0)
+    model.fit_data_statistics(labelled)
+    for parameter in model.parameters():  # the heads start at zero; give them something to say
+        torch.nn.init.normal_(parameter, std=0.3)
+
+    def loss(data, training):
+        model.train(training)
+        return model.loss(data, generator=torch.Generator().manual_seed(3))["loss"]
+
+    assert torch.equal(loss(labelled, True), loss(unlabelled, True))
+    assert not torch.equal(loss(labelled, False), loss(unlabelled, False))  # eval: labels are used
+    model.config.condition_dropout = 0.0
+    assert not torch.equal(loss(labelled, True), loss(unlabelled, True))
+
+
+def test_corrupt_returns_the_familys_targets(data):
+    crystals = data.crystals
+    t = torch.full((len(crystals),), 0.5)
+    targets = model_of("de_novo").corrupt(crystals, t, torch.Generator().manual_seed(0))
+    assert isinstance(targets, DiffusionTargets)
+    assert targets.coord_score.shape == crystals.frac.shape and targets.lattice_noise.shape == crystals.lattice.shape
+    assert targets.types.shape[:2] == crystals.types.shape and targets.types.is_floating_point()  # type weights
+    assert targets.type_noise is not None and targets.state.types.shape == crystals.types.shape
+    assert model_of("diffusion").corrupt(crystals, t).type_noise is None
+    path = model_of("flow").corrupt(crystals, t, torch.Generator().manual_seed(0))
+    assert isinstance(path, FlowTargets)
+    assert path.coord_velocity.shape == crystals.frac.shape and path.lattice_velocity.shape == (len(crystals), 6)
+    assert torch.equal(path.types, crystals.types)

@@ -1,22 +1,28 @@
 """The teaching-set build: candidates are reproducible and sensible; finalize filters, dedups, labels, splits.
 
-CHGNet itself is not run here (that is the build's job); finalize is tested on hand-made shards.
+CHGNet itself is not run here (that is the build's job); finalize is tested on hand-made shards. The build is
+a maintainer's tool outside the package: it imports as ``scripts.teaching_data`` from the repository root,
+where pytest runs.
 """
 
 import gzip
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from crystalkit.data import read_structure_csv
-from crystalkit.data.teaching_candidates import (
+from scripts.teaching_data import SHARD_ROOT
+from scripts.teaching_data.build import read_shards, shard_path
+from scripts.teaching_data.candidates import (
+    SUBSETS,
     carbon_candidates,
     perovskite_candidates,
     substitution_candidates,
 )
-from crystalkit.data.teaching_finalize import REFERENCES_FILE, finalize
+from scripts.teaching_data.finalize import REFERENCES_FILE, finalize
 
 
 def test_candidates_are_reproducible_per_chunk():
@@ -37,6 +43,7 @@ def test_perovskites_are_abx3_and_charge_balanced():
         assert smact_validity(structure.composition)
 
 
+@pytest.mark.slow
 def test_substitutions_keep_the_prototype_and_balance_charge():
     from smact.screening import smact_validity
 
@@ -103,7 +110,8 @@ def test_finalize_filters_dedups_labels_and_splits(toy_build):
     assert summary["dropped"]["more than 1 eV/atom above the hull"] == 1
     assert summary["dropped"]["duplicate of a lower-energy structure"] == 1
     assert summary["kept"] == 7
-    tables = {split: read_structure_csv(bundled / "perovskites" / f"{split}.csv.gz")[1] for split in ("train", "val", "test")}
+    tables = {split: read_structure_csv(bundled / "perovskites" / f"{split}.csv.gz")[1]
+              for split in ("train", "val", "test")}
     assert sum(len(t) for t in tables.values()) == 7
     assert len(tables["train"]) == 6
     table = pd.concat(tables.values()).set_index("material_id")
@@ -123,3 +131,35 @@ def test_finalize_is_reproducible(toy_build, tmp_path):
     first = (bundled / "perovskites" / "train.csv.gz").read_bytes()
     finalize(shards, bundled, seed=0)
     assert (bundled / "perovskites" / "train.csv.gz").read_bytes() == first
+
+
+def test_the_package_ships_no_build_code():
+    import crystalkit.data
+
+    package = Path(crystalkit.data.__file__).parent
+    assert not list(package.glob("teaching_*.py"))
+    assert (package / "DATA.md").is_file()
+
+
+def test_committed_shards_are_where_the_build_resumes():
+    """The build skips every shard already in SHARD_ROOT, so the committed ones must be found there, in order."""
+    for subset in SUBSETS:
+        first = shard_path(SHARD_ROOT, subset, 0)
+        assert first.is_file(), f"no committed shards for {subset} at {first.parent}"
+        rows = read_shards(SHARD_ROOT, subset)
+        assert rows and all("status" in row for row in rows)
+        assert rows[0]["shard"] == first.name
+
+
+@pytest.mark.slow
+def test_finalize_on_the_committed_shards_remakes_the_bundled_files_byte_for_byte(tmp_path):
+    """The shipped CSVs are exactly what the committed shards give: the build is reproducible and up to date."""
+    import crystalkit.data
+
+    shipped = Path(crystalkit.data.__file__).parent / "bundled"
+    (tmp_path / REFERENCES_FILE).write_bytes((shipped / REFERENCES_FILE).read_bytes())
+    finalize(SHARD_ROOT, tmp_path, seed=0)
+    made = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*.csv.gz"))
+    assert made == sorted(path.relative_to(shipped) for path in shipped.rglob("*.csv.gz"))
+    for name in [*made, Path("summary.json")]:
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), f"{name} differs from the shipped file"

@@ -39,6 +39,7 @@ def test_model_is_cached(model):
     assert load_chgnet() is model
 
 
+@pytest.mark.slow
 def test_relaxation_lowers_energy_and_converges(model, rattled_srtio3):
     result = relax(rattled_srtio3, fmax=0.05, steps=100, progress=False, model=model)
     assert result.converged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -52,12 +53,33 @@ def test_comparison_needs_structures(srtio3):
 def test_live_widget_has_a_menu_pattern_and_crystal(srtio3, candidates):
     pytest.importorskip("nglview")
     import ipywidgets
+    import nglview
 
     target = simulate_xrd(srtio3)
     widget = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="nglview")
     chooser, panels = widget.children
     assert isinstance(chooser, ipywidgets.Dropdown) and len(chooser.options) == 3
     assert chooser.options[0][0].startswith("#1 true")
-    assert len(panels.children) == 2  # pattern and crystal outputs
+    pattern, crystal_box = panels.children
+    assert isinstance(pattern, ipywidgets.Output)
+    legend, crystal = crystal_box.children
+    assert isinstance(crystal, nglview.NGLWidget) and "SrTiO3" in legend.value
     assert list(widget.ranking["name"])[0] == "true"
-    chooser.value = chooser.options[1][1]  # switching candidate redraws without error
+
+
+def test_live_widget_swaps_the_crystal_in_one_view(srtio3, candidates):
+    """Choosing another candidate sends it to the same nglview widget and refits the camera to its cell."""
+    pytest.importorskip("nglview")
+    target = simulate_xrd(srtio3)
+    widget = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="nglview")
+    chooser, panels = widget.children
+    legend, crystal = panels.children[1].children
+    nacl = next(value for label, value in chooser.options if "NaCl" in label)
+    chooser.value = nacl
+    assert panels.children[1].children[1] is crystal and "NaCl" in legend.value
+    waiting = {c._method_name: c._ngl_msg for c in crystal._ngl_displayed_callbacks_before_loaded}
+    pdb = waiting["replaceStructure"]["args"][0]["data"]
+    cryst1 = next(line for line in pdb.splitlines() if line.startswith("CRYST1"))
+    assert [float(value) for value in cryst1.split()[1:4]] == [5.64, 5.64, 5.64]
+    centre = -np.array(waiting["orient"]["args"][0][12:15])  # the translation column: -(centre of the cell)
+    np.testing.assert_allclose(centre, [2.82, 2.82, 2.82], atol=1e-6)

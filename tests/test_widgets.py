@@ -420,6 +420,93 @@ def test_nglview_and_plotly_draw_the_same_atoms():
     assert ngl_count == len(marker_positions(crystal_figure(structure, (2, 2, 1), boundary_atoms=True)))
 
 
+def sent_calls(widget, method: str) -> list[dict]:
+    """The messages calling NGL's ``method`` that the widget holds for the browser (it has none yet)."""
+    waiting = [callback._ngl_msg for callback in widget._ngl_displayed_callbacks_before_loaded]
+    return [message for message in waiting if message.get("methodName") == method]
+
+
+def sheared_srtio3() -> Structure:
+    """Notebook 01's badly sheared but equivalent cell of SrTiO3: long, and seen almost end-on."""
+    from crystalkit.representations import change_cell
+
+    return change_cell(cubic_srtio3(), matrix=np.array([[1, 3, 1], [0, 1, 2], [0, 1, 3]]))
+
+
+def camera_of(widget) -> tuple[np.ndarray, float, np.ndarray]:
+    """(rotation model -> screen (3, 3), camera distance (Å), centre of rotation (3,)) of the last ``orient`` call."""
+    matrix = np.array(sent_calls(widget, "orient")[-1]["args"][0]).reshape(4, 4).T  # column-major -> rows
+    distance = np.linalg.norm(matrix[:3, 0])
+    return matrix[:3, :3] / distance, float(distance), -matrix[:3, 3]
+
+
+@pytest.mark.parametrize(("structure", "supercell"), [(cubic_srtio3(), (2, 2, 2)), (sheared_srtio3(), (1, 1, 1))])
+def test_nglview_camera_fits_the_cell_outline_on_screen(structure, supercell):
+    """The cell's corners fill the canvas height (NGL shows 2 d tan(20°) at distance d), centred, none cut off."""
+    from crystalkit.widgets.ngl import _FIT_PADDING, _standard_cell
+
+    widget = nglview_widget(structure, supercell)
+    rotation, distance, centre = camera_of(widget)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
+    cell = _standard_cell(structure.lattice.matrix) * np.array(supercell)[:, None]  # (3, 3) PDB frame
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ cell  # (8, 3)
+    np.testing.assert_allclose(centre, corners.mean(axis=0), atol=1e-9)
+    on_screen = (corners - centre) @ rotation[:2].T  # (8, 2)
+    half_height = distance * np.tan(np.radians(20.0))
+    assert np.abs(on_screen).max() + _FIT_PADDING == pytest.approx(half_height)
+    radius = np.linalg.norm(corners - centre, axis=1).max()  # a bounding sphere would need this half-height
+    if structure.lattice.abc[0] > 10:  # the sheared cell: long along the line of sight
+        assert half_height < 0.7 * radius
+
+
+def test_nglview_draws_without_fog_or_near_clipping():
+    calls = sent_calls(nglview_widget(sheared_srtio3()), "setParameters")
+    (parameters,) = [call for call in calls if "clipDist" in call["kwargs"]]
+    assert parameters["kwargs"]["clipDist"] == 0
+    assert parameters["kwargs"]["fogNear"] >= 99 and parameters["kwargs"]["fogFar"] >= parameters["kwargs"]["fogNear"]
+
+
+def test_swapping_the_crystal_keeps_one_widget_and_sends_the_new_cell_and_elements():
+    from crystalkit.widgets.ngl import replace_structure, swappable_widget
+
+    nacl = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    widget = swappable_widget([cubic_srtio3(), nacl])
+    assert [call["methodName"] for call in sent_calls(widget, "addShape")] == []  # the crystal is the only component
+    replace_structure(widget, triclinic_salt())
+    replace_structure(widget, nacl, refit=True)
+    (swap,) = sent_calls(widget, "replaceStructure")  # the waiting swap was superseded, not queued twice
+    pdb = swap["args"][0]["data"]
+    cryst1 = next(line for line in pdb.splitlines() if line.startswith("CRYST1"))
+    assert [float(value) for value in cryst1.split()[1:4]] == [5.64, 5.64, 5.64]
+    assert sorted(line[76:78].strip().title() for line in pdb.splitlines() if line.startswith("ATOM")) == ["Cl", "Na"]
+    assert len(sent_calls(widget, "orient")) == 1  # refit replaced the first camera
+    _, _, centre = camera_of(widget)
+    np.testing.assert_allclose(centre, [2.82, 2.82, 2.82], atol=1e-6)
+    assert not [m for m in widget._ngl_msg_archive if m.get("methodName") == "replaceStructure"]  # not archived
+    with pytest.raises(CrystalInputError, match="partially occupied"):
+        replace_structure(widget, disordered())
+
+
+def test_importing_nglview_through_the_kit_prints_no_warning_and_leaves_the_filters_alone():
+    """nglview 3.1.4 imports pkg_resources, which setuptools 81 says is deprecated: hidden for that import only."""
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('always')  # show every warning, as a learner's kernel would show it\n"
+        "from pymatgen.core import Lattice, Structure\n"
+        "from crystalkit.widgets import nglview_widget\n"
+        "from crystalkit.widgets.ngl import import_nglview\n"
+        "before = list(warnings.filters)\n"
+        "import_nglview()\n"
+        "print('filters unchanged' if warnings.filters == before else 'filters changed')\n"
+        "nglview_widget(Structure(Lattice.cubic(4.0), ['Na'], [[0, 0, 0]]))  # what the first 3-D view does\n"
+        "warnings.warn('pkg_resources is deprecated (a warning of my own)', UserWarning)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "filters unchanged"
+    assert "pkg_resources is deprecated as an API" not in result.stderr
+    assert "a warning of my own" in result.stderr  # the same words from anywhere else still show
+
+
 def test_nglview_imports_without_pkg_resources(monkeypatch):
     """nglview 3.1.4 imports pkg_resources, which setuptools >= 82 no longer ships."""
     for name in [name for name in sys.modules if name == "nglview" or name.startswith("nglview.")]:

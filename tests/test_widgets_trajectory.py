@@ -58,7 +58,7 @@ def wrapped_cart(structure: Structure) -> np.ndarray:
 def drawn_positions(frame_data) -> dict[str, np.ndarray]:
     """Marker positions by trace name, ``(M, 3)`` each."""
     return {
-        trace.name: np.column_stack([np.asarray(trace.x, float), np.asarray(trace.y, float), np.asarray(trace.z, float)])
+        trace.name: np.column_stack([np.asarray(axis, float) for axis in (trace.x, trace.y, trace.z)])
         if len(trace.x) else np.zeros((0, 3))
         for trace in marker_traces(frame_data)
     }
@@ -248,16 +248,28 @@ def test_player_is_the_figure_with_plotly(monkeypatch):
         trajectory_player(noise_to_srtio3(5), backend="povray")
 
 
+def waiting_swaps(widget) -> list[str]:
+    """PDB texts of the crystal swaps the nglview widget holds for the browser (it has none here)."""
+    return [
+        callback._ngl_msg["args"][0]["data"]
+        for callback in widget._ngl_displayed_callbacks_before_loaded
+        if callback._method_name == "replaceStructure"
+    ]
+
+
+def pdb_cell_lengths(pdb: str) -> list[float]:
+    return [float(value) for value in next(line for line in pdb.splitlines() if line.startswith("CRYST1")).split()[1:4]]
+
+
 def test_live_player_slider_moves_the_caption():
     import ipywidgets
 
     trajectory = noise_to_srtio3(30)
     player = trajectory_player(trajectory, backend="nglview", max_frames=6)
     assert isinstance(player, ipywidgets.VBox)
-    caption, controls, drawing = player.children
+    caption, controls, _ = player.children
     play, slider = controls.children
     assert isinstance(play, ipywidgets.Play) and isinstance(slider, ipywidgets.IntSlider)
-    assert isinstance(drawing, ipywidgets.Output)
     assert slider.max == play.max == len(player.steps) - 1 == 5
     assert "step 0 of 29" in caption.value
     first = caption.value
@@ -268,3 +280,69 @@ def test_live_player_slider_moves_the_caption():
     lengths = ", ".join(f"{value:.2f}" for value in final.abc)
     assert f"V = {final.volume:.1f} Å³" in caption.value and f"{lengths} Å" in caption.value
     assert "90.0, 90.0, 90.0°" in caption.value
+
+
+def test_live_player_moves_the_atoms_of_one_nglview_widget(monkeypatch):
+    """Every frame goes to the same widget (one WebGL context), with its own cell; no widget is made per frame."""
+    import nglview
+
+    made = []
+    original_init = nglview.NGLWidget.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(nglview.NGLWidget, "__init__", counting_init)
+    trajectory = noise_to_srtio3(30)
+    player = trajectory_player(trajectory, backend="nglview", max_frames=6)
+    _, widget = player.children[2].children
+    assert made == [widget] and isinstance(widget, nglview.NGLWidget)
+    assert waiting_swaps(widget) == []  # frame 0 is what the widget was built with
+    slider = player.children[1].children[1]
+    for index in range(1, slider.max + 1):
+        slider.value = index
+        (pdb,) = waiting_swaps(widget)  # only the newest frame waits for the browser
+        frame = trajectory[player.steps[index]]
+        np.testing.assert_allclose(pdb_cell_lengths(pdb), frame.lattice.abc, atol=1e-3)
+        assert sum(line.startswith("ATOM") for line in pdb.splitlines()) == len(frame)
+    slider.value = 0
+    np.testing.assert_allclose(pdb_cell_lengths(waiting_swaps(widget)[0]), trajectory[0].lattice.abc, atol=1e-3)
+    assert made == [widget]
+    assert not [m for m in widget._ngl_msg_archive if m.get("methodName") == "replaceStructure"]
+
+
+def test_live_player_recolours_atoms_and_legend_when_elements_change():
+    """De novo sampling: atom 0 turns from Sr into Ba; the swapped crystal and the legend say so."""
+    base = cubic_srtio3()
+    frames = [Structure(base.lattice, [symbol] + ["Ti", "O", "O", "O"], base.frac_coords) for symbol in ("Sr", "Ba")]
+    player = trajectory_player(frames, backend="nglview")
+    legend, widget = player.children[2].children
+    assert "SrTiO3" in legend.value and f"background:{element_color('Sr')}" in legend.value
+    player.children[1].children[1].value = 1
+    (pdb,) = waiting_swaps(widget)
+    assert sorted(line[76:78].strip().title() for line in pdb.splitlines() if line.startswith("ATOM")) == [
+        "Ba", "O", "O", "O", "Ti"
+    ]
+    assert "BaTiO3" in legend.value and f"background:{element_color('Ba')}" in legend.value
+    assert f"background:{element_color('Sr')}" not in legend.value
+
+
+def test_live_player_camera_holds_every_frame():
+    """The camera is placed once, for the union of all cells, so the view does not jump between frames."""
+    from crystalkit.widgets.ngl import _FIT_PADDING, _standard_cell
+
+    trajectory = noise_to_srtio3(10)
+    player = trajectory_player(trajectory, backend="nglview")
+    widget = player.children[2].children[1]
+    (orient,) = [c._ngl_msg for c in widget._ngl_displayed_callbacks_before_loaded if c._method_name == "orient"]
+    matrix = np.array(orient["args"][0]).reshape(4, 4).T  # column-major -> rows
+    distance = np.linalg.norm(matrix[:3, 0])
+    rotation, centre = matrix[:3, :3] / distance, -matrix[:3, 3]
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float)  # (8, 3)
+    points = np.concatenate([corners @ _standard_cell(frame.lattice.matrix) for frame in trajectory])  # (80, 3)
+    on_screen = np.abs((points - centre) @ rotation[:2].T)  # (80, 2)
+    half_height = distance * np.tan(np.radians(20.0))
+    assert on_screen.max() + _FIT_PADDING == pytest.approx(half_height)  # the largest cell just fits
+    player.children[1].children[1].value = 5
+    assert len([c for c in widget._ngl_displayed_callbacks_before_loaded if c._method_name == "orient"]) == 1

@@ -2,22 +2,44 @@
 
 ::
 
+    crystalkit sample --checkpoint CKPT --compositions SrTiO3 BaZrO3 --samples K --out SAMPLES.csv
+    crystalkit sample --checkpoint CKPT --compositions FORMULAS.txt --samples K --out SAMPLES.csv
     crystalkit sample --checkpoint CKPT --compositions TARGETS.csv --samples K --out SAMPLES.csv
 
-CSP: for every row of TARGETS (upstream format), K structures with that row's
-composition and atom count; each sample keeps its target's ``material_id``, so
+CSP: K structures for every composition asked for, with exactly its atom
+count (``Sr2Ti2O6`` asks for a ten-atom cell). Compositions come as formulas
+on the command line, as a text file with one formula a line (blank lines and
+``#`` comments are skipped), or as a CSV of targets in the upstream format
+(a ``cif`` column). Each sample keeps its target's id (the ``material_id`` of a
+CSV row, else the formula as written), so
 ``crystalkit evaluate --generated SAMPLES.csv --targets TARGETS.csv`` scores
-them. De novo models: leave out ``--compositions`` to get K new crystals.
+samples of a CSV's targets. De novo models: leave out ``--compositions`` to
+get K new crystals.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crystalkit.errors import CrystalInputError
 
-__all__ = ["register", "run"]
+if TYPE_CHECKING:  # pymatgen is imported only when the command runs
+    from pymatgen.core import Composition
+
+__all__ = ["read_targets", "register", "run"]
+
+
+_EPILOG = """examples:
+  crystalkit sample --checkpoint model.pt --compositions SrTiO3 Ba2Zr2O6 --samples 5 --out samples.csv
+  crystalkit sample --checkpoint model.pt --compositions formulas.txt --samples 5 --out samples.csv
+  crystalkit sample --checkpoint model.pt --compositions test.csv --samples 20 --out samples.csv"""
+
+_HOW_TO_ASK = ("Pass formulas (--compositions SrTiO3 BaZrO3), a text file with one formula a line, "
+               "or a CSV of targets with a cif column.")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sample",
         help="sample structures from a trained model checkpoint",
         description=__doc__.split("\n\n")[0],
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
@@ -34,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by crystalkit train")
-    parser.add_argument("--compositions", type=Path, default=None,
-                        help="CSV of targets (upstream format); omit for de novo models")
+    parser.add_argument("--compositions", nargs="+", default=None, metavar="FORMULA_OR_FILE",
+                        help="formulas (SrTiO3 BaZrO3), a text file with one formula a line, or a CSV of targets "
+                             "with a cif column (upstream format); omit for de novo models")
     parser.add_argument("--samples", type=int, default=1, help="structures per target (de novo: in total)")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (upstream format)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
@@ -56,24 +80,24 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from crystalkit.data import read_structure_csv, write_structure_csv
+    from crystalkit.data import write_structure_csv
     from crystalkit.models import load_checkpoint
     from crystalkit.models.training import pick_device
 
     if args.samples < 1:
         raise CrystalInputError(f"--samples must be at least 1, got {args.samples}.")
+    # Read the targets before the model: a typo in a formula fails in a second, not after loading.
+    compositions, target_ids = (None, None) if args.compositions is None else read_targets(args.compositions)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model, checkpoint = load_checkpoint(args.checkpoint, device=device, weights=args.weights)
     print(f"model: {model.family} ({model.config.task}) trained {checkpoint['step']} steps "
           f"({checkpoint['seconds'] / 60:.1f} min); device: {device}")
-    if args.compositions is None:
-        compositions, ids = None, [f"sample-{i}" for i in range(args.samples)]
+    if compositions is None:
+        ids = [f"sample-{i}" for i in range(args.samples)]
     else:
-        targets, table = read_structure_csv(args.compositions, check=False)
-        compositions = [structure.composition for structure in targets]
-        ids = [material_id for material_id in table["material_id"] for _ in range(args.samples)]
+        ids = [target_id for target_id in target_ids for _ in range(args.samples)]
     started = time.perf_counter()
     batch = model.sample_batch(compositions, args.samples, seed=args.seed, num_steps=args.steps,
                                condition=args.condition, guidance_scale=args.guidance, batch_size=args.batch_size,
@@ -90,3 +114,70 @@ def run(args: argparse.Namespace) -> int:
     print(f"sampled {len(structures)} structures with {steps} steps in {seconds:.1f} s "
           f"({len(structures) / max(seconds, 1e-9):.1f} structures/s) on {device}; wrote {args.out}")
     return 0
+
+
+def read_targets(values: Sequence[str]) -> tuple[list[Composition], list[str]]:
+    """The compositions that ``--compositions`` asks for, and an id for each.
+
+    Each value is a formula (``SrTiO3``), a text file with one formula a line,
+    or a CSV of targets in the upstream format (``.csv`` or ``.csv.gz``, with a
+    ``cif`` column). A value is taken for a file when one exists at that path,
+    or when it looks like a path (a folder separator, or an ending such as
+    ``.txt``), so a mistyped file name is reported as missing, not as a formula.
+
+    Returns:
+        ``(compositions, ids)``: pymatgen compositions in the order given, and
+        per composition its CSV ``material_id`` or the formula as written.
+
+    Raises:
+        FileNotFoundError: a value looks like a file that does not exist.
+        CrystalInputError: a formula names an unknown element or cannot be read
+            (a file's line number is given), or nothing was asked for.
+    """
+    from crystalkit.sampling import as_compositions
+
+    compositions, ids = [], []
+    for value in values:
+        path = Path(value)
+        if path.is_file() or re.search(r"[/\\]|\.[A-Za-z]\w*$", value):
+            if not path.is_file():
+                raise FileNotFoundError(f"No compositions file at {path}. {_HOW_TO_ASK}")
+            read = _read_target_csv if value.lower().endswith((".csv", ".csv.gz")) else _read_formula_file
+            found, found_ids = read(path)
+        else:
+            found, found_ids = as_compositions([value]), [value.strip()]
+        compositions.extend(found)
+        ids.extend(found_ids)
+    if not compositions:
+        raise CrystalInputError(f"--compositions named no composition to sample. {_HOW_TO_ASK}")
+    return compositions, ids
+
+
+def _read_target_csv(path: Path) -> tuple[list[Composition], list[str]]:
+    """Compositions and material ids of the rows of an upstream-format CSV."""
+    from crystalkit.data import read_structure_csv
+    from crystalkit.sampling import as_compositions
+
+    targets, table = read_structure_csv(path, check=False)
+    return as_compositions([structure.composition for structure in targets]), [str(m) for m in table["material_id"]]
+
+
+def _read_formula_file(path: Path) -> tuple[list[Composition], list[str]]:
+    """Compositions of a text file with one formula a line (blank lines and ``#`` comments skipped)."""
+    from crystalkit.sampling import as_compositions
+
+    compositions, formulas = [], []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        formula = line.split("#", 1)[0].strip()
+        if not formula:
+            continue
+        try:
+            compositions.extend(as_compositions([formula]))
+        except CrystalInputError as error:
+            raise CrystalInputError(f"{path}, line {number}: {error}") from None
+        formulas.append(formula)
+    if not formulas:
+        raise CrystalInputError(
+            f"{path} lists no formulas (blank lines and # comments are skipped): write one a line, like SrTiO3."
+        )
+    return compositions, formulas

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from crystalkit.models import TensorCrystalDataset, TrainConfig, build_model, read_checkpoint, train
+    from crystalkit.data import TensorCrystalDataset
+    from crystalkit.models import TrainConfig, build_model, read_checkpoint, train
     from crystalkit.models.training import pick_device
 
     if args.minutes is None and args.steps is None:

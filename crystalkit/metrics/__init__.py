@@ -4,7 +4,8 @@ Two tasks, two entry points:
 
 * :func:`csp_metrics`: crystal structure prediction (composition given):
   match rate and RMSE against targets, k samples per target, with the
-  published validity rule of CDVAE / DiffCSP by default.
+  published validity rule of CDVAE / DiffCSP by default; :func:`csp_table`
+  scores several methods at several k as one table.
 * :func:`dng_metrics`: de novo generation: validity, coverage (COV-R /
   COV-P), Wasserstein distances, uniqueness, novelty, share of P1, S.U.N.
 
@@ -18,7 +19,7 @@ Modules: ``validity``, ``fingerprints``, ``matching``, ``csp``, ``coverage``,
 """
 
 from crystalkit.metrics.coverage import COVERAGE_CUTOFFS, CoverageResult, coverage, coverage_cutoffs
-from crystalkit.metrics.csp import CSPResult, SampleResult, TargetResult, csp_metrics
+from crystalkit.metrics.csp import CSPResult, SampleResult, TargetResult, csp_metrics, csp_table
 from crystalkit.metrics.distributions import density_distance, num_elements_distance, wasserstein
 from crystalkit.metrics.dng import (
     DNGResult,
@@ -52,11 +53,12 @@ from crystalkit.metrics.pitfalls import (
     split_leakage,
     tolerance_sweep,
 )
+from crystalkit.metrics.sampler_steps import steps_versus_quality
 from crystalkit.metrics.validity import Validity, check_validity, compositional_validity, structural_validity
 
 __all__ = [  # noqa: RUF022 -- grouped by topic, not sorted
     # CSP
-    "csp_metrics", "CSPResult", "TargetResult", "SampleResult",
+    "csp_metrics", "csp_table", "CSPResult", "TargetResult", "SampleResult",
     # de novo
     "dng_metrics", "DNGResult", "uniqueness", "novelty", "p1_share", "space_group_numbers", "sun_rate", "SUNResult",
     # building blocks
@@ -69,4 +71,6 @@ __all__ = [  # noqa: RUF022 -- grouped by topic, not sorted
     "STANDARD_MATCHER", "STRICT_MATCHER", "LOOSE_MATCHER", "make_matcher", "group_duplicates", "first_matches",
     # pitfalls
     "duplicates_within", "duplicate_fraction", "split_leakage", "LeakageReport", "tolerance_sweep",
+    # sampler cost against quality
+    "steps_versus_quality",
 ]

@@ -11,7 +11,8 @@ return the crystal structure. It is scored on held-out targets:
 
 With ``k`` samples per target (DiffCSP's "multi-eval", k = 20 in the paper)
 a target matches if *any* of its samples does, and its RMSE is the best
-(smallest) over its valid matching samples.
+(smallest) over its valid matching samples. :func:`csp_table` scores several
+methods at several k in one call and returns the table the notebooks show.
 
 **The published validity rule** (``validity="published"``, the default):
 a prediction is tried only if it is *valid* by the de novo definition of
@@ -35,9 +36,9 @@ and targets run in parallel (``n_jobs``). The numbers are the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
@@ -48,7 +49,12 @@ from crystalkit.metrics._parallel import AUTO_PROGRESS_MIN_TASKS, resolve_jobs, 
 from crystalkit.metrics.matching import STANDARD_MATCHER, make_matcher, prepare, rms_dist
 from crystalkit.metrics.validity import Validity, compositional_validity, structural_validity
 
-__all__ = ["CSPResult", "SampleResult", "TargetResult", "ValidityMode", "csp_metrics"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crystalkit.sampling import StructureGenerator
+
+__all__ = ["CSPResult", "SampleResult", "TargetResult", "ValidityMode", "csp_metrics", "csp_table"]
 
 ValidityMode = Literal["published", "structural", "none"]
 _MODES = ("published", "structural", "none")
@@ -230,6 +236,106 @@ def csp_metrics(
         matcher={"stol": matcher.stol, "ltol": matcher.ltol, "angle_tol": matcher.angle_tol},
         targets=results,
     )
+
+
+def csp_table(
+    methods: Mapping[str, StructureGenerator | Sequence[Sequence[Structure | None]]],
+    targets: Sequence[Structure],
+    ks: Iterable[int] = (1,),
+    *,
+    seed: int = 0,
+    validity: ValidityMode = "published",
+    matcher: StructureMatcher | dict | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Match rate and RMSE of several methods at several k: one row per (method, k), in the order given.
+
+    At each k a method is scored on the *first* k samples of every target, as
+    :func:`csp_metrics` with ``k=k`` scores them: comparing k = 1 with k = 20
+    shows how much a method gains from being allowed more guesses.
+
+    Example::
+
+        csp_table({"substitution": baseline, "diffusion": samples}, targets, ks=(1, 20))
+
+    Args:
+        methods: name -> the samples, one list per target in the order of
+            ``targets`` (at least ``max(ks)`` samples each; ``None`` marks a
+            failed sample), or a generator with ``.sample(compositions,
+            num_samples, seed=...)``, which is asked once for ``max(ks)``
+            samples of each target's composition.
+        targets: the true structures.
+        ks: the numbers of samples per target to score at, e.g. ``(1, 20)``.
+        seed: the seed passed to generators (samples given as lists ignore it).
+        validity, matcher, n_jobs, progress: as in :func:`csp_metrics`.
+
+    Returns:
+        A pandas DataFrame with columns ``method``, ``k``, ``match rate``
+        (0..1), ``RMSE`` (``nan`` when nothing matched), ``matched`` and
+        ``targets`` (the counts behind the rate) and ``valid samples`` (the mean
+        over targets of the share of the k samples that passed the validity
+        rule and were compared with their target).
+
+    Raises:
+        CrystalInputError: no methods, a k that is not a positive integer, a
+            method with a sample list count different from the targets', or
+            fewer than ``max(ks)`` samples for a target.
+    """
+    import pandas as pd
+
+    ks = _check_ks(ks)
+    if not isinstance(methods, Mapping) or not methods:
+        raise CrystalInputError("methods must be a non-empty mapping: {name: samples or generator, ...}.")
+    if isinstance(targets, Structure) or len(targets) == 0:
+        raise CrystalInputError("targets must be a non-empty list of pymatgen Structures.")
+    rows = []
+    for name, method in methods.items():
+        samples = _samples_of(name, method, targets, max(ks), seed)
+        for k in ks:
+            result = csp_metrics([entry[:k] for entry in samples], targets, k=k, validity=validity, matcher=matcher,
+                                 n_jobs=n_jobs, progress=progress)
+            per_target = result.to_frame()
+            rows.append({
+                "method": name,
+                "k": k,
+                "match rate": result.match_rate,
+                "RMSE": result.rmse,
+                "matched": result.n_matched,
+                "targets": result.n_targets,
+                "valid samples": float(per_target.eval("n_eligible / n_samples").mean()),
+            })
+    return pd.DataFrame(rows)
+
+
+def _check_ks(ks: Iterable[int]) -> list[int]:
+    ks = [ks] if isinstance(ks, int) else list(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise CrystalInputError(f"ks must be positive integers (samples per target), e.g. ks=(1, 20); got {ks!r}.")
+    return ks
+
+
+def _samples_of(name: str, method, targets: Sequence[Structure], k_max: int, seed: int) -> list[tuple]:
+    """A method's samples as one tuple per target, asking a generator for ``k_max`` per composition."""
+    if not isinstance(method, Sequence) and callable(getattr(method, "sample", None)):  # a StructureGenerator
+        method = method.sample([target.composition for target in targets], num_samples=k_max, seed=seed)
+    if isinstance(method, (str, Structure)) or not isinstance(method, Sequence):
+        raise CrystalInputError(
+            f"methods[{name!r}] is a {type(method).__name__}: give a generator or one list of samples per target."
+        )
+    if len(method) != len(targets):
+        raise CrystalInputError(
+            f"methods[{name!r}] has {len(method)} sample lists for {len(targets)} targets: "
+            "give one list per target, in the order of targets."
+        )
+    samples = [(entry,) if entry is None or isinstance(entry, Structure) else tuple(entry) for entry in method]
+    for i, entry in enumerate(samples):
+        if len(entry) < k_max:
+            raise CrystalInputError(
+                f"methods[{name!r}] has {len(entry)} samples for target {i} but ks asks for up to {k_max}: "
+                "draw more samples or lower ks."
+            )
+    return samples
 
 
 def _mean_in_order(values: list[float]) -> float:

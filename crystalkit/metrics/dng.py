@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -181,19 +182,108 @@ def dng_metrics(
         CrystalInputError: empty inputs, wrong types, misaligned property
             arrays, unknown dataset, or fewer valid crystals than ``n_samples``.
     """
+    _check_inputs(generated, reference, train, generated_property, reference_property, e_above_hull)
+    notes: list[str] = []  # what was not computed, and why
+
+    # 1. Validity: structure, composition, fingerprint.
+    checked = _validity_section(generated, reference, n_jobs=n_jobs, progress=progress)
+    # 2. Coverage, on every generated crystal with a fingerprint.
+    cov = _coverage_section(checked, len(reference), coverage_cutoffs, dataset, notes)
+    # 3. Distributions and diversity, on (a subset of) the valid crystals.
+    distances = _distribution_section(checked, reference, generated_property, reference_property,
+                                      n_samples, seed, notes)
+    # 4. Uniqueness, novelty, symmetry on the valid crystals.
+    matcher = make_matcher(matcher if matcher is not None else STRICT_MATCHER)
+    repeats = _uniqueness_section(checked.valid, train, matcher, symprec, notes, n_jobs=n_jobs, progress=progress)
+    # 5. S.U.N., over all generated crystals (invalid ones are not S.U.N.).
+    sun = None
+    if e_above_hull is not None:
+        energies = np.array([e_above_hull[i] for i in checked.valid_index], dtype=float)  # (n_valid,) eV/atom
+        sun = _sun_from_flags(energies, repeats.novel, checked.valid, matcher, stability_threshold,
+                              n_total=len(generated), n_jobs=n_jobs, progress=progress)
+        notes.append("S.U.N. over all generated crystals; invalid ones count as not S.U.N.")
+    return DNGResult(
+        n_generated=len(generated),
+        n_failed=sum(s is None for s in generated),
+        struct_valid=sum(bool(f and f.structural) for f in checked.flags) / len(generated),
+        comp_valid=sum(bool(f and f.compositional) for f in checked.flags) / len(generated),
+        valid=len(checked.valid) / len(generated),
+        coverage=cov,
+        **distances._asdict(),
+        **repeats.rates(has_train=train is not None),
+        p1_share=_share_p1(repeats.space_groups),
+        p1_share_reference=_share_p1(space_group_numbers(reference, symprec=symprec)),
+        sun=sun,
+        per_structure=_per_structure_rows(generated, checked, repeats),
+        notes=tuple(notes),
+    )
+
+
+class _ValiditySection(NamedTuple):
+    """Section 1: validity flags and fingerprints, indexed like ``generated`` (``None`` for a failed sample)."""
+
+    flags: list[Validity | None]
+    struct_fps: list[np.ndarray | None]
+    comp_fps: list[np.ndarray | None]
+    ref_struct_fps: list[np.ndarray | None]
+    ref_comp_fps: list[np.ndarray | None]
+    valid_index: list[int]  # positions in ``generated`` of the valid crystals, in order
+    valid: list[Structure]  # those crystals
+
+
+class _DistanceSection(NamedTuple):
+    """Section 3: distribution distances and diversity (field names as in :class:`DNGResult`)."""
+
+    wdist_density: float | None = None
+    wdist_num_elements: float | None = None
+    wdist_property: float | None = None
+    comp_diversity: float | None = None
+    struct_diversity: float | None = None
+
+
+class _UniquenessSection(NamedTuple):
+    """Section 4, one entry per valid crystal (positions in the list of valid crystals)."""
+
+    unique: list[bool]  # the first of its group of duplicates
+    duplicate_of: list[int | None]  # if not, the position of that first
+    novel: list[bool | None]  # matches no training crystal (None: no training set given)
+    space_groups: list[int | None]  # space-group number (None where spglib fails)
+
+    def rates(self, *, has_train: bool) -> dict[str, float | None]:
+        n_valid = len(self.unique)
+        with_train = bool(n_valid and has_train)
+        return {
+            "unique_rate": sum(self.unique) / n_valid if n_valid else None,
+            "novel_rate": sum(bool(f) for f in self.novel) / n_valid if with_train else None,
+            "unique_novel_rate": (sum(u and bool(v) for u, v in zip(self.unique, self.novel)) / n_valid
+                                  if with_train else None),
+        }
+
+
+def _check_inputs(generated, reference, train, generated_property, reference_property, e_above_hull) -> None:
+    """Raise before any work if a list holds something else than crystals, or an array does not fit its crystals."""
     _check_list(generated, "generated", allow_none=True)
     _check_list(reference, "reference")
     if train is not None:
         _check_list(train, "train")
-    notes: list[str] = []
+    if generated_property is not None or reference_property is not None:
+        if generated_property is None or reference_property is None:
+            raise CrystalInputError("Pass both generated_property and reference_property (or neither).")
+        _check_aligned(generated_property, generated, "generated_property")
+        _check_aligned(reference_property, reference, "reference_property")
+    if e_above_hull is not None:
+        if train is None:
+            raise CrystalInputError("S.U.N. needs the training set for novelty: pass train= with e_above_hull=.")
+        _check_aligned(e_above_hull, generated, "e_above_hull")
+
+
+def _validity_section(generated, reference, *, n_jobs, progress) -> _ValiditySection:
+    """Structural and SMACT validity and the CrystalNN fingerprint of every generated crystal (one featurize call)."""
     present = [i for i, s in enumerate(generated) if s is not None]
     structures = [generated[i] for i in present]
-
-    # 1. Validity: structure, composition, fingerprint.
     struct_fps_present, comp_fps_present = featurize(structures + list(reference), n_jobs=n_jobs, progress=progress)
-    ref_struct_fps, ref_comp_fps = struct_fps_present[len(structures):], comp_fps_present[len(structures):]
-    struct_fps = [None] * len(generated)
-    comp_fps = [None] * len(generated)
+    struct_fps: list = [None] * len(generated)
+    comp_fps: list = [None] * len(generated)
     flags: list[Validity | None] = [None] * len(generated)
     for position, i in enumerate(present):
         struct_fps[i], comp_fps[i] = struct_fps_present[position], comp_fps_present[position]
@@ -205,117 +295,94 @@ def dng_metrics(
         if reason is None and not fingerprint:
             reason = "CrystalNN fingerprint failed"
         flags[i] = Validity(structural, compositional, fingerprint, reason)
-    n = len(generated)
     valid_index = [i for i in present if flags[i].valid]
-    valid = [generated[i] for i in valid_index]
+    return _ValiditySection(flags, struct_fps, comp_fps, struct_fps_present[len(structures):],
+                            comp_fps_present[len(structures):], valid_index, [generated[i] for i in valid_index])
 
-    # 2. Coverage, on every generated crystal with a fingerprint.
-    cutoffs = coverage_cutoffs if coverage_cutoffs is not None else (
-        _published_cutoffs(dataset) if dataset is not None else None)
-    cov = None
+
+def _coverage_section(checked: _ValiditySection, n_reference: int, cutoffs, dataset,
+                      notes: list[str]) -> CoverageResult | None:
+    """COV-R / COV-P against the reference crystals that have a fingerprint (``None`` without cut-offs)."""
+    if cutoffs is None and dataset is not None:
+        cutoffs = _published_cutoffs(dataset)  # raises for an unknown dataset
     if cutoffs is None:
         notes.append("coverage not computed: pass dataset= or coverage_cutoffs=")
-    else:
-        ref_keep = [j for j, fp in enumerate(ref_struct_fps) if fp is not None]
-        if len(ref_keep) < len(reference):
-            notes.append(f"{len(reference) - len(ref_keep)} reference crystals without a fingerprint left out of COV")
-        cov = coverage(struct_fps, comp_fps, [ref_struct_fps[j] for j in ref_keep],
-                       [ref_comp_fps[j] for j in ref_keep], cutoffs)
+        return None
+    ref_keep = [j for j, fp in enumerate(checked.ref_struct_fps) if fp is not None]
+    if len(ref_keep) < n_reference:
+        notes.append(f"{n_reference - len(ref_keep)} reference crystals without a fingerprint left out of COV")
+    return coverage(checked.struct_fps, checked.comp_fps, [checked.ref_struct_fps[j] for j in ref_keep],
+                    [checked.ref_comp_fps[j] for j in ref_keep], cutoffs)
 
-    # 3. Distributions and diversity, on (a subset of) the valid crystals.
-    chosen = list(range(len(valid)))
-    if n_samples is not None:
-        if len(valid) < n_samples:
-            raise CrystalInputError(f"Only {len(valid)} valid crystals, fewer than n_samples={n_samples}.")
-        chosen = sorted(np.random.default_rng(seed).choice(len(valid), n_samples, replace=False).tolist())
-    sample = [valid[c] for c in chosen]
-    wd_density = wd_elements = wd_property = comp_div = struct_div = None
-    if sample:
-        wd_density = wasserstein(densities(sample), densities(reference))
-        wd_elements = wasserstein(element_counts(sample), element_counts(reference))
-        comp_div, struct_div = _diversity([comp_fps[valid_index[c]] for c in chosen],
-                                          [struct_fps[valid_index[c]] for c in chosen])
-    else:
+
+def _subsample(n_valid: int, n_samples: int | None, seed: int) -> list[int]:
+    """Sorted positions of the valid crystals the distances use: all, or a seeded subset of ``n_samples``."""
+    if n_samples is None:
+        return list(range(n_valid))
+    if n_valid < n_samples:
+        raise CrystalInputError(f"Only {n_valid} valid crystals, fewer than n_samples={n_samples}.")
+    return sorted(np.random.default_rng(seed).choice(n_valid, n_samples, replace=False).tolist())
+
+
+def _distribution_section(checked: _ValiditySection, reference, generated_property, reference_property,
+                          n_samples, seed, notes: list[str]) -> _DistanceSection:
+    """Wasserstein distances of density, element count and a property, and diversity, on (a subset of) the valid."""
+    chosen = _subsample(len(checked.valid), n_samples, seed)
+    if not chosen:
         notes.append("no valid crystals: distribution distances not computed")
-    if generated_property is not None or reference_property is not None:
-        if generated_property is None or reference_property is None:
-            raise CrystalInputError("Pass both generated_property and reference_property (or neither).")
-        _check_aligned(generated_property, generated, "generated_property")
-        _check_aligned(reference_property, reference, "reference_property")
-        if sample:
-            wd_property = wasserstein([generated_property[valid_index[c]] for c in chosen], reference_property)
-    else:
+    if generated_property is None:
         notes.append("property distance not computed: pass generated_property and reference_property")
+    if not chosen:
+        return _DistanceSection()
+    sample = [checked.valid[c] for c in chosen]
+    origin = [checked.valid_index[c] for c in chosen]  # positions in ``generated``
+    comp_div, struct_div = _diversity([checked.comp_fps[i] for i in origin], [checked.struct_fps[i] for i in origin])
+    return _DistanceSection(
+        wdist_density=wasserstein(densities(sample), densities(reference)),
+        wdist_num_elements=wasserstein(element_counts(sample), element_counts(reference)),
+        wdist_property=None if generated_property is None else wasserstein(
+            [generated_property[i] for i in origin], reference_property),
+        comp_diversity=comp_div,
+        struct_diversity=struct_div,
+    )
 
-    # 4. Uniqueness, novelty, symmetry on the valid crystals.
-    matcher = make_matcher(matcher if matcher is not None else STRICT_MATCHER)
-    unique_flags, duplicate_of = _first_of_group(valid, matcher, n_jobs, progress)
-    novel_flags: list[bool | None] = [None] * len(valid)
+
+def _uniqueness_section(valid, train, matcher, symprec, notes: list[str], *, n_jobs,
+                        progress) -> _UniquenessSection:
+    """Duplicates among the valid crystals, which of them match no training crystal, and their space groups."""
+    unique, duplicate_of = _first_of_group(valid, matcher, n_jobs, progress)
+    novel: list[bool | None] = [None] * len(valid)
     if train is not None:
-        novel_flags = [match is None for match in first_matches(valid, train, matcher, n_jobs=n_jobs,
-                                                                progress=progress)]
+        novel = [match is None for match in first_matches(valid, train, matcher, n_jobs=n_jobs, progress=progress)]
     else:
         notes.append("novelty not computed: pass train=")
-    groups = space_group_numbers(valid, symprec=symprec)
-    reference_groups = space_group_numbers(reference, symprec=symprec)
+    return _UniquenessSection(unique, duplicate_of, novel, space_group_numbers(valid, symprec=symprec))
 
-    sun = None
-    if e_above_hull is not None:
-        if train is None:
-            raise CrystalInputError("S.U.N. needs the training set for novelty: pass train= with e_above_hull=.")
-        _check_aligned(e_above_hull, generated, "e_above_hull")
-        energies = np.array([e_above_hull[i] for i in valid_index], dtype=float)
-        sun = _sun_from_flags(energies, novel_flags, valid, matcher, stability_threshold, n_total=n,
-                              n_jobs=n_jobs, progress=progress)
-        notes.append("S.U.N. over all generated crystals; invalid ones count as not S.U.N.")
 
+def _per_structure_rows(generated, checked: _ValiditySection, repeats: _UniquenessSection) -> tuple[dict, ...]:
+    """One row per generated crystal for :meth:`DNGResult.to_frame` (``None`` where a test did not apply)."""
     rows = []
-    position_of = {i: p for p, i in enumerate(valid_index)}
+    position_of = {i: p for p, i in enumerate(checked.valid_index)}
     for i, s in enumerate(generated):
-        p = position_of.get(i)
+        p, flags = position_of.get(i), checked.flags[i]
         rows.append({
             "index": i,
             "failed": s is None,
             "formula": None if s is None else s.composition.reduced_formula,
             "n_atoms": None if s is None else len(s),
-            "struct_valid": bool(flags[i] and flags[i].structural),
-            "comp_valid": bool(flags[i] and flags[i].compositional),
-            "fingerprint_ok": bool(flags[i] and flags[i].fingerprint),
-            "valid": bool(flags[i] and flags[i].valid),
-            "invalid_reason": "generation failed" if s is None else flags[i].reason,
+            "struct_valid": bool(flags and flags.structural),
+            "comp_valid": bool(flags and flags.compositional),
+            "fingerprint_ok": bool(flags and flags.fingerprint),
+            "valid": bool(flags and flags.valid),
+            "invalid_reason": "generation failed" if s is None else flags.reason,
             "density": None if s is None or not math.isfinite(s.volume) or s.volume <= 0 else float(s.density),
-            "unique": None if p is None else unique_flags[p],
-            "duplicate_of": None if p is None or duplicate_of[p] is None else valid_index[duplicate_of[p]],
-            "novel": None if p is None else novel_flags[p],
-            "space_group": None if p is None else groups[p],
+            "unique": None if p is None else repeats.unique[p],
+            "duplicate_of": (None if p is None or repeats.duplicate_of[p] is None
+                             else checked.valid_index[repeats.duplicate_of[p]]),
+            "novel": None if p is None else repeats.novel[p],
+            "space_group": None if p is None else repeats.space_groups[p],
         })
-
-    n_valid = len(valid)
-    unique_rate = sum(unique_flags) / n_valid if n_valid else None
-    novel_rate = sum(bool(f) for f in novel_flags) / n_valid if (n_valid and train is not None) else None
-    unique_novel = (sum(u and bool(v) for u, v in zip(unique_flags, novel_flags)) / n_valid
-                    if (n_valid and train is not None) else None)
-    return DNGResult(
-        n_generated=n,
-        n_failed=n - len(present),
-        struct_valid=sum(bool(f and f.structural) for f in flags) / n,
-        comp_valid=sum(bool(f and f.compositional) for f in flags) / n,
-        valid=n_valid / n,
-        coverage=cov,
-        wdist_density=wd_density,
-        wdist_num_elements=wd_elements,
-        wdist_property=wd_property,
-        comp_diversity=comp_div,
-        struct_diversity=struct_div,
-        unique_rate=unique_rate,
-        novel_rate=novel_rate,
-        unique_novel_rate=unique_novel,
-        p1_share=_share_p1(groups),
-        p1_share_reference=_share_p1(reference_groups),
-        sun=sun,
-        per_structure=tuple(rows),
-        notes=tuple(notes),
-    )
+    return tuple(rows)
 
 
 def uniqueness(structures: Sequence[Structure], matcher: StructureMatcher | dict | None = None, *,

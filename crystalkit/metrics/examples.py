@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+# Rock salt and diamond are the representation examples' cells (atoms listed directly: fast, no symmetry expansion).
+from crystalkit.representations.examples import diamond, rock_salt
+
 __all__ = [
     "cubic_perovskite",
     "diamond",
@@ -28,11 +31,6 @@ __all__ = [
 ]
 
 
-def rock_salt(a: float = 5.64, cation: str = "Na", anion: str = "Cl") -> Structure:
-    """Conventional rock-salt cell (8 atoms, Fm-3m) with lattice constant ``a`` in Å."""
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]])
-
-
 def cubic_perovskite(a: float = 3.905, a_site: str = "Sr", b_site: str = "Ti",
                      anion: str | Sequence[str] = "O") -> Structure:
     """Ideal cubic perovskite ABX3 (5 atoms, Pm-3m), lattice constant ``a`` in Å (SrTiO3 by default).
@@ -42,11 +40,6 @@ def cubic_perovskite(a: float = 3.905, a_site: str = "Sr", b_site: str = "Ti",
     anions = [anion] * 3 if isinstance(anion, str) else list(anion)
     return Structure(Lattice.cubic(a), [a_site, b_site, *anions],
                      [[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]])
-
-
-def diamond(a: float = 3.567, element: str = "C") -> Structure:
-    """Conventional diamond cell (8 atoms, Fd-3m), lattice constant ``a`` in Å."""
-    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(a), [element], [[0, 0, 0]])
 
 
 def rattle(structure: Structure, sigma: float, seed: int = 0) -> Structure:

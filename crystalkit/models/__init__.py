@@ -10,20 +10,22 @@
 * :func:`train` — one loop for both (``training.py``), with budgets in steps
   or minutes, an EMA of the weights, validation and safe checkpoints
   (``checkpoint.py``);
-* :class:`TensorCrystalDataset` — a training set as pre-collated tensors.
+* :class:`TensorCrystalDataset` and :class:`DenseCrystals` — a training set as
+  pre-collated tensors and the padded batch the networks compute on; they live
+  in :mod:`crystalkit.data` and are re-exported here.
 
 Both families answer the kit's sampling interface
 (:class:`crystalkit.sampling.StructureGenerator`): ``model.sample(["SrTiO3"], 5)``.
 """
 
+from crystalkit.data.dense import DenseCrystals
+from crystalkit.data.tensor_dataset import TensorCrystalDataset
 from crystalkit.models.backbone import BackboneConfig, PeriodicBackbone
 from crystalkit.models.checkpoint import build_model, load_checkpoint, read_checkpoint, save_checkpoint
-from crystalkit.models.dense import DenseCrystals
 from crystalkit.models.diffusion import Diffusion, DiffusionConfig
 from crystalkit.models.flow import FlowConfig, FlowMatching
 from crystalkit.models.generator import CrystalGenerator
 from crystalkit.models.noise import CosineSchedule, WrappedNormal
-from crystalkit.models.tensor_dataset import TensorCrystalDataset
 from crystalkit.models.training import (
     ExponentialMovingAverage,
     TrainConfig,

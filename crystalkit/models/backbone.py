@@ -24,8 +24,14 @@ fastest layout on a CPU and on a GPU alike, with no graph to build per batch.
 
 The backbone returns features, not predictions: per-atom features ``(B, N, H)``
 (invariant, permuted with the atoms), per-crystal features ``(B, H)`` and
-per-pair features ``(B, N, N, H)``. Each generative process adds its own small
-output heads (``generator.TorusVectorHead`` for coordinates).
+per-pair features ``(B, N, N, H)``, together a `BackboneFeatures`. Each
+generative process adds its own small output heads (``heads.TorusVectorHead``
+for coordinates).
+
+Cell sizes are compared per cube root of the atom count (`cube_root_atom_count`):
+cell edges grow like ``N^(1/3)``, so ``length / N^(1/3)`` puts cells of every
+size on one scale. The backbone's lattice features and both generative
+processes use that one function.
 """
 
 from __future__ import annotations
@@ -34,13 +40,21 @@ import functools
 import math
 import warnings
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from crystalkit.geometry import lattice_to_parameters, minimum_image_frac
 
-__all__ = ["BackboneConfig", "PeriodicBackbone", "element_descriptors", "sinusoidal_embedding"]
+__all__ = [
+    "BackboneConfig",
+    "BackboneFeatures",
+    "PeriodicBackbone",
+    "cube_root_atom_count",
+    "element_descriptors",
+    "sinusoidal_embedding",
+]
 
 
 @dataclass
@@ -58,6 +72,23 @@ class BackboneConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class BackboneFeatures(NamedTuple):
+    """What the backbone hands to the output heads (all invariant; padding rows are zero or ignored)."""
+
+    atoms: torch.Tensor  # (B, N, H) per atom, permuted with the atoms
+    crystal: torch.Tensor  # (B, H) per crystal: the mean over its atoms
+    pairs: torch.Tensor  # (B, N, N, H) per ordered pair: the last layer's messages
+
+
+def cube_root_atom_count(num_atoms: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(B,)`` ``N^(1/3)`` of the atom counts ``(B,)`` (at least 1): the length scale of a cell of N atoms.
+
+    Computed in ``dtype``; callers that need another dtype cast the result, so
+    the same counts always give the same numbers.
+    """
+    return num_atoms.clamp(min=1).to(dtype).pow(1 / 3)
 
 
 @functools.lru_cache(maxsize=4)
@@ -228,7 +259,7 @@ class PeriodicBackbone(nn.Module):
     def lattice_features(lattice: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
         """``(B, 6)`` rotation-invariant lattice features: log(length / N^(1/3)) and cos(angle)."""
         lengths, angles = lattice_to_parameters(lattice)  # (B, 3) Å, (B, 3) degrees
-        per_atom = lengths / num_atoms.to(lengths.dtype).clamp(min=1).unsqueeze(-1) ** (1 / 3)
+        per_atom = lengths / cube_root_atom_count(num_atoms, lengths.dtype).unsqueeze(-1)  # (B, 3)
         return torch.cat([per_atom.clamp(min=1e-3).log(), torch.cos(torch.deg2rad(angles))], dim=-1)
 
     def forward(
@@ -239,7 +270,7 @@ class PeriodicBackbone(nn.Module):
         mask: torch.Tensor,
         time: torch.Tensor,
         condition: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> BackboneFeatures:
         """Features of a padded batch.
 
         Args:
@@ -252,7 +283,7 @@ class PeriodicBackbone(nn.Module):
                 (e.g. a property label, see ``heads.ConditionEmbedding``).
 
         Returns:
-            ``(atom_features (B, N, H), crystal_features (B, H), pair_features (B, N, N, H))``; the pair
+            `BackboneFeatures` ``(atoms (B, N, H), crystal (B, H), pairs (B, N, N, H))``; the pair
             features are the last layer's messages, for outputs built from pairs (``TorusVectorHead``).
         """
         num_atoms = mask.sum(dim=1)
@@ -267,4 +298,4 @@ class PeriodicBackbone(nn.Module):
             h, messages = layer(h, pair, context, mask)
         h = self.out_norm(h) * mask.unsqueeze(-1)  # (B, N, H), padding zeroed
         crystal = h.sum(dim=1) / num_atoms.clamp(min=1).to(h.dtype).unsqueeze(-1)  # (B, H) mean over atoms
-        return h, crystal, messages
+        return BackboneFeatures(atoms=h, crystal=crystal, pairs=messages)

@@ -23,6 +23,8 @@ A checkpoint holds::
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -112,14 +114,46 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}. Train one with `crystalkit train ... --out {path}`.")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # unpickling refusals, truncated files, not a torch file
-        raise CrystalInputError(f"{path} is not a readable crystalkit checkpoint: {error}") from error
+        # torch's own message runs to a page of advice about weights_only=False, which is exactly what
+        # must not be done with an untrusted file: say in one sentence what is wrong instead.
+        raise CrystalInputError(
+            f"{path} is not a readable crystalkit checkpoint: {_why_unreadable(path, error)}; "
+            "use a file written by `crystalkit train` or save_checkpoint."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CrystalInputError(f"{path} is not a crystalkit checkpoint (no '{_FORMAT}' marker).")
     if payload.get("version", 0) > _VERSION:
         raise CrystalInputError(f"{path} was written by a newer crystalkit (format {payload['version']}); upgrade.")
     return payload
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """A one-line cause for a file ``torch.load(weights_only=True)`` refused (its own message is a page long)."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if not head:
+        return "the file is empty"
+    if head != b"PK" and not head.startswith(b"\x80"):  # torch writes a zip archive (older versions: a pickle)
+        return "the file is not in PyTorch's format (neither a zip archive nor a pickle)"
+    text = str(error)
+    forbidden = re.search(r"GLOBAL (\S+) was not an allowed global", text)
+    if forbidden:
+        return (f"it holds a Python object ({forbidden.group(1)}), not only tensors and plain values, "
+                "and the kit never unpickles objects because that can run arbitrary code")
+    if "WeightsUnpickler error:" in text:
+        detail = _first_sentence(text.split("WeightsUnpickler error:", 1)[1])
+        return f"it is a pickle of something other than tensors and plain values (torch's safe loader: {detail})"
+    return f"torch could not read it, so it is probably cut short or corrupted ({_first_sentence(text)})"
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of the first non-empty line of an error message, without its full stop."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "no details")
+    return line.split(". ", 1)[0].rstrip(".")
 
 
 def load_checkpoint(

@@ -16,9 +16,12 @@ the straightest ones each space allows:
 
 Sampling integrates the learned ODE with ``num_steps`` Euler steps. Few steps
 work because the paths are straight: this is the family's speed lever over
-diffusion. Optionally the coordinate velocity is scaled by ``1 + s t`` late in
-sampling (FlowMM's inference "anti-annealing"), which settles atoms onto their
-sites more firmly.
+diffusion. Optionally the coordinate velocity is scaled by
+``1 + coord_anneal * t``, more and more towards the end of sampling (FlowMM's
+inference "anti-annealing"), which settles atoms onto their sites more firmly.
+
+Lattice lengths are measured per cube root of the atom count
+(`backbone.cube_root_atom_count`), as in diffusion and the backbone.
 
 Time runs from 0 (prior) to 1 (data), the usual convention of the flow
 matching papers (the opposite of diffusion's).
@@ -33,22 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crystalkit.data.batch import CrystalBatch
+from crystalkit.data.dense import DenseCrystals
 from crystalkit.errors import CrystalInputError
 from crystalkit.geometry import lattice_from_parameters, lattice_to_parameters, minimum_image_frac, wrap_frac
-from crystalkit.models.backbone import PeriodicBackbone
-from crystalkit.models.dense import DenseCrystals
-from crystalkit.models.generator import (
-    CrystalGenerator,
-    GeneratorConfig,
-    TorusVectorHead,
-    as_dense,
-    masked_mean,
-    remove_mean,
-    uniform_frac,
-)
+from crystalkit.models.backbone import BackboneFeatures, PeriodicBackbone, cube_root_atom_count
+from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, Prediction, Targets, masked_mean
+from crystalkit.models.heads import TorusVectorHead, remove_mean
 
-__all__ = ["FlowConfig", "FlowMatching"]
+__all__ = ["FlowConfig", "FlowMatching", "FlowTargets", "FlowPrediction"]
 
 
 @dataclass
@@ -59,8 +54,24 @@ class FlowConfig(GeneratorConfig):
     coord_weight: float = 10.0  # coordinate velocities (std ~0.29 of a cell) weigh ~as much as lattice ones (~1)
     lattice_weight: float = 1.0  # see coord_weight
     angle_spread: float = 30.0  # degrees: prior angles are uniform in 90 +- 30, where reduced cells live
-    coord_anneal: float = 2.0  # s in the velocity factor 1 + s t when sampling (0: the ODE as learned); on Perov-5
-    # s = 2 cut the RMSE from 0.23 to 0.13 for one point of match rate (FlowMM also anneals)
+    coord_anneal: float = 2.0  # a in the coordinate velocity factor 1 + a t when sampling (0: the ODE as learned);
+    # 2 settles atoms onto their sites, a far lower RMSE for little match rate (benchmarks/RESULTS.md; FlowMM too)
+
+
+@dataclass(frozen=True)
+class FlowTargets(Targets):
+    """What ``FlowMatching.corrupt`` makes: crystals on their paths and the constant velocities along them."""
+
+    coord_velocity: torch.Tensor  # (B, N, 3) on the torus, cells per unit time (its mean is removed in the loss)
+    lattice_velocity: torch.Tensor  # (B, 6) in flow coordinates (standardised log lengths, scaled angles)
+
+
+@dataclass(frozen=True)
+class FlowPrediction(Prediction):
+    """The network's velocity at a point of the path: its estimate of each `FlowTargets` velocity."""
+
+    coord_velocity: torch.Tensor  # (B, N, 3), without a mean over the crystal
+    lattice_velocity: torch.Tensor  # (B, 6)
 
 
 class FlowMatching(CrystalGenerator):
@@ -95,22 +106,23 @@ class FlowMatching(CrystalGenerator):
         self.register_buffer("log_length_std", torch.tensor(0.3))
 
     # ---------------------------------------------------- lattice parameters
-    @staticmethod
-    def _cube_root_atoms(mask: torch.Tensor) -> torch.Tensor:
-        return mask.sum(dim=1).clamp(min=1).to(torch.float32).pow(1 / 3).unsqueeze(-1)  # (B, 1)
-
     def lattice_to_flow(self, lattice: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, 6)`` flow coordinates of lattices ``(B, 3, 3)``: standardised log lengths, scaled angles."""
         lengths, angles = lattice_to_parameters(lattice)  # Å, degrees
-        log_lengths = torch.log(lengths / self._cube_root_atoms(mask))
+        log_lengths = torch.log(lengths / cube_root_atom_count(mask.sum(dim=1))[:, None])  # (B, 3)
         return torch.cat([(log_lengths - self.log_length_mean) / self.log_length_std,
                           (angles - 90.0) / self.config.angle_spread], dim=-1)
 
     def flow_to_lattice(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Lattices ``(B, 3, 3)`` in Å from flow coordinates ``(B, 6)``."""
-        lengths = torch.exp(y[:, :3] * self.log_length_std + self.log_length_mean) * self._cube_root_atoms(mask)
+        per_root = torch.exp(y[:, :3] * self.log_length_std + self.log_length_mean)  # (B, 3) length / N^(1/3)
+        lengths = per_root * cube_root_atom_count(mask.sum(dim=1))[:, None]  # (B, 3) Å
         angles = 90.0 + self.config.angle_spread * y[:, 3:]
         return lattice_from_parameters(lengths, angles)
+
+    def lattice_in_angstrom(self, lattice: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The shared name of `flow_to_lattice`: lattices in Å from flow coordinates ``(B, 6)``."""
+        return self.flow_to_lattice(lattice, mask)
 
     def lattice_prior(
         self, num_crystals: int, generator: torch.Generator | None, device: torch.device
@@ -124,7 +136,7 @@ class FlowMatching(CrystalGenerator):
     def fit_data_statistics(self, data: DenseCrystals) -> None:
         super().fit_data_statistics(data)
         lengths, _ = lattice_to_parameters(data.lattice.to(torch.float64))
-        log_lengths = torch.log(lengths / self._cube_root_atoms(data.mask).to(torch.float64))
+        log_lengths = torch.log(lengths / cube_root_atom_count(data.mask.sum(dim=1))[:, None].to(torch.float64))
         self.log_length_mean.fill_(float(log_lengths.mean()))
         self.log_length_std.fill_(max(float(log_lengths.std()), 0.05) if log_lengths.numel() > 1 else 0.3)
 
@@ -132,64 +144,65 @@ class FlowMatching(CrystalGenerator):
     def state_context(self, state: DenseCrystals, time: torch.Tensor) -> torch.Tensor:
         return self.lattice_state(self.lattice_to_flow(state.lattice, state.mask))  # (B, H)
 
-    def heads(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> dict:
-        return {
-            "coords": self.coord_head(features, state),  # (B, N, 3)
-            "lattice": self.lattice_head(features[1]),  # (B, 6) from the crystal features
-        }
+    def heads(self, features: BackboneFeatures, state: DenseCrystals) -> FlowPrediction:
+        return FlowPrediction(
+            coord_velocity=self.coord_head(features, state),  # (B, N, 3)
+            lattice_velocity=self.lattice_head(features.crystal),  # (B, 6) from the crystal features
+        )
 
-    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    # ------------------------------------------------------------- training
+    def training_times(
+        self, num_crystals: int, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor:
+        """``(B,)`` uniform in [0, 1): every point of the paths, from prior to crystal."""
+        return torch.rand(num_crystals, generator=generator, device=device)
+
+    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> FlowTargets:
         """Points on the straight paths at times ``t`` ``(B,)``: 0 is a prior draw, 1 is the crystal.
 
-        Returns the crystals on the way (``"state"``) and the constant velocities
-        that carry them (``"coords"`` on the torus, ``"lattice"`` in parameter space).
+        Returns the crystals on the way and the constant velocities that carry
+        them (on the torus, and in lattice-parameter space). Draws: the
+        coordinate prior, then the lattice prior.
         """
-        num_crystals, max_atoms = data.types.shape
-        device = data.device
-        frac0 = uniform_frac((num_crystals, max_atoms, 3), generator, device)
+        frac0 = self.coordinate_prior(data, generator)  # (B, N, 3)
         velocity = minimum_image_frac(data.frac - frac0)  # (B, N, 3): the geodesic's constant velocity
         frac_t = wrap_frac(frac0 + t[:, None, None] * velocity)
         y1 = self.lattice_to_flow(data.lattice, data.mask)  # (B, 6)
-        y0 = self.lattice_prior(num_crystals, generator, device)
+        y0 = self.lattice_prior(data.num_crystals, generator, data.device)
         y_t = y0 + t[:, None] * (y1 - y0)
-        state = data.replace(frac=frac_t, lattice=self.flow_to_lattice(y_t, data.mask))
-        return {"state": state, "coords": velocity, "lattice": y1 - y0}
+        return FlowTargets(state=self.with_geometry(data, frac_t, y_t), types=data.types, coord_velocity=velocity,
+                           lattice_velocity=y1 - y0)
 
-    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
-        """Flow matching losses at a random time per crystal (see the module docstring)."""
-        data = as_dense(batch)
-        num_crystals = data.num_crystals
-        device, config = data.device, self.config
-        t = torch.rand(num_crystals, generator=generator, device=device)  # (B,)
-        path = self.corrupt(data, t, generator)
-        hide = None
-        if self.condition_embedding is not None and self.training:
-            hide = torch.rand(num_crystals, generator=generator, device=device) < config.condition_dropout
-        predicted = self.predict(data.types, path["state"], t, hide_condition=hide)
-
+    def loss_terms(
+        self, predicted: FlowPrediction, targets: FlowTargets, mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Mean squared errors of the velocities (see the module docstring)."""
+        config = self.config
+        coord_error = predicted.coord_velocity - remove_mean(targets.coord_velocity, mask)  # (B, N, 3)
         losses = {
-            "coords": masked_mean((predicted["coords"] - remove_mean(path["coords"], data.mask)) ** 2, data.mask),
-            "lattice": F.mse_loss(predicted["lattice"], path["lattice"]),
+            "coords": masked_mean(coord_error**2, mask),
+            "lattice": F.mse_loss(predicted.lattice_velocity, targets.lattice_velocity),
         }
         losses["loss"] = config.coord_weight * losses["coords"] + config.lattice_weight * losses["lattice"]
         return losses
 
+    # ------------------------------------------------------------- sampling
     def _sampler(
         self, template: DenseCrystals, num_steps: int, generator: torch.Generator, guidance_scale: float
     ) -> Iterator[DenseCrystals]:
         """Euler integration of the learned ODE from the prior (t = 0) to crystals (t = 1)."""
         device = template.device
-        num_crystals, max_atoms = template.types.shape
-        frac = uniform_frac((num_crystals, max_atoms, 3), generator, device)
-        y = self.lattice_prior(num_crystals, generator, device)
-        state = template.replace(frac=frac, lattice=self.flow_to_lattice(y, template.mask))
+        frac = self.coordinate_prior(template, generator)  # (B, N, 3); drawn first, then the lattice
+        y = self.lattice_prior(template.num_crystals, generator, device)  # (B, 6)
+        state = self.with_geometry(template, frac, y)
         yield state
         dt = 1.0 / num_steps
         for step in range(num_steps):
             t = step * dt
-            predicted = self.predict(template.types, state, torch.full((num_crystals,), t, device=device),
+            predicted = self.predict(template.types, state, torch.full((template.num_crystals,), t, device=device),
                                      guidance_scale)
-            frac = wrap_frac(frac + dt * (1 + self.config.coord_anneal * t) * predicted["coords"])
-            y = y + dt * predicted["lattice"]
-            state = state.replace(frac=frac, lattice=self.flow_to_lattice(y, template.mask))
+            speedup = 1 + self.config.coord_anneal * t  # the anneal factor: 1 at the prior, 1 + coord_anneal at t = 1
+            frac = wrap_frac(frac + dt * speedup * predicted.coord_velocity)
+            y = y + dt * predicted.lattice_velocity
+            state = self.with_geometry(state, frac, y)
             yield state

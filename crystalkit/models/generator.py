@@ -1,4 +1,4 @@
-"""What every learned generator shares: conditioning, templates, sampling to structures.
+"""What every learned generator shares: conditioning, templates, the loss and sampling scaffolds.
 
 `Diffusion` and `FlowMatching` differ only in *how* they corrupt crystals and
 walk back; everything around that lives here, once:
@@ -7,38 +7,54 @@ walk back; everything around that lives here, once:
   atoms to place, and the finished tensors back into pymatgen structures;
 * the ``sample`` / ``sample_batch`` / ``sample_trajectory`` interface shared
   with the baselines (`crystalkit.sampling.StructureGenerator`);
+* the training loss's four steps, the same in every family: draw a process
+  time per crystal, corrupt the crystals (``corrupt``), hide some labels, ask
+  the network (``predict``); only the comparison (``loss_terms``) differs;
 * property conditioning with classifier-free guidance (Ho & Salimans 2022):
-  the label is embedded and, during training, replaced by a learned "unknown"
-  vector for a fraction of crystals; when sampling, the prediction with the
-  label is pushed away from the one without it by a guidance scale ``w``:
-  ``out = out_cond + w (out_cond - out_uncond)``;
+  the label is embedded (`heads.ConditionEmbedding`) and, during training,
+  replaced by a learned "unknown" vector for a fraction of crystals; when
+  sampling, the prediction with the label is pushed away from the one without
+  it by a guidance scale ``w``: ``out = out_cond + w (out_cond - out_uncond)``,
+  field by field of the family's `Prediction`;
 * statistics of the training data that sampling needs (how many atoms de novo
   crystals have, the scale of the label), stored as buffers so they travel
   inside checkpoints;
 * a plain-dict config for safe checkpoints.
 
-A family subclasses `CrystalGenerator` and writes three methods: ``heads``
-(network features to predictions), ``loss`` and ``_sampler`` (a generator of
-intermediate states).
+A family subclasses `CrystalGenerator`, declares its `Targets` (what
+``corrupt`` makes) and `Prediction` (what ``heads`` make), and writes:
+``training_times``, ``corrupt``, ``heads``, ``loss_terms``, its lattice prior
+and lattice coordinates (``lattice_prior``, ``lattice_in_angstrom``) and
+``_sampler`` (a generator of intermediate states).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from pymatgen.core import Composition, Structure
 from torch import nn
 
 from crystalkit.data.batch import CrystalBatch
+from crystalkit.data.dense import DenseCrystals
 from crystalkit.errors import CrystalInputError
 from crystalkit.geometry import wrap_frac
-from crystalkit.models.backbone import BackboneConfig, PeriodicBackbone, sinusoidal_embedding
-from crystalkit.models.dense import DenseCrystals
+from crystalkit.models.backbone import BackboneConfig, BackboneFeatures, PeriodicBackbone
+from crystalkit.models.heads import ConditionEmbedding
 from crystalkit.sampling import as_compositions
 
-__all__ = ["GeneratorConfig", "CrystalGenerator", "TorusVectorHead", "as_dense", "masked_mean", "remove_mean"]
+__all__ = [
+    "GeneratorConfig",
+    "CrystalGenerator",
+    "Prediction",
+    "Targets",
+    "as_dense",
+    "masked_mean",
+    "uniform_frac",
+]
 
 
 @dataclass
@@ -70,88 +86,39 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum() / (weights.sum() * per_atom_size).clamp(min=1)
 
 
-def remove_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Subtract each crystal's mean over its atoms from per-atom vectors ``(B, N, 3)`` (padding stays 0)."""
-    weights = mask.unsqueeze(-1).to(values.dtype)  # (B, N, 1)
-    mean = (values * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)  # (B, 1, 3)
-    return (values - mean) * weights
+def uniform_frac(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Uniform fractional coordinates on the torus: the coordinate prior of both families."""
+    return wrap_frac(torch.rand(shape, generator=generator, device=device))
 
 
-class ConditionEmbedding(nn.Module):
-    """A scalar property label -> ``(B, H)`` vector, with a learned vector for "unknown".
+@dataclass(frozen=True)
+class Prediction:
+    """Base of a family's network outputs: one tensor per field, None where the task has no such output."""
 
-    Labels are standardised with the training set's mean and standard
-    deviation (buffers filled by ``fit``), so the same code serves eV/atom and
-    band gaps in eV. NaN marks an unknown label.
-    """
-
-    def __init__(self, hidden_dim: int, num_frequencies: int = 16) -> None:
-        super().__init__()
-        self.num_frequencies = num_frequencies
-        self.mlp = nn.Sequential(nn.Linear(2 * num_frequencies, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim))
-        self.unknown = nn.Parameter(torch.zeros(hidden_dim))
-        self.register_buffer("mean", torch.zeros(()))
-        self.register_buffer("std", torch.ones(()))
-
-    def fit(self, labels: torch.Tensor) -> None:
-        known = labels[~torch.isnan(labels)]
-        if known.numel() == 0:
-            raise CrystalInputError("A conditional model needs labels, but every training label is NaN or missing.")
-        self.mean.fill_(float(known.mean()))
-        self.std.fill_(float(known.std()) if known.numel() > 1 and float(known.std()) > 0 else 1.0)
-
-    def forward(self, labels: torch.Tensor, hide: torch.Tensor | None = None) -> torch.Tensor:
-        """``labels`` (B,) in the label's units, NaN = unknown; ``hide`` (B,) bool hides some on purpose."""
-        unknown = torch.isnan(labels) if hide is None else torch.isnan(labels) | hide
-        scaled = torch.nan_to_num((labels - self.mean) / self.std)  # (B,) about unit scale
-        # Squash to (0, 1) so the sinusoids see a bounded input, then embed.
-        embedded = self.mlp(sinusoidal_embedding(torch.sigmoid(scaled), self.num_frequencies, max_period=100.0))
-        return torch.where(unknown.unsqueeze(-1), self.unknown.expand_as(embedded), embedded)  # (B, H)
+    def guided(self, unconditional: Prediction, scale: float) -> Prediction:
+        """Classifier-free guidance, field by field: ``self + scale * (self - unconditional)``."""
+        changes = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                changes[field.name] = value + scale * (value - getattr(unconditional, field.name))
+        return replace(self, **changes)
 
 
-class TorusVectorHead(nn.Module):
-    """Per-atom vectors on the torus (a score or a velocity of fractional coordinates).
+@dataclass(frozen=True)
+class Targets:
+    """Base of what a family's ``corrupt`` returns; each family adds the targets its network must learn."""
 
-    Two parts, both unchanged by rotations and translations of the crystal and
-    permuted with its atoms:
-
-    * a per-atom term, a linear map of the atom's features;
-    * a sum of pair "forces": atom j pushes atom i along each axis by
-      ``sum_k w_ijk sin(2 pi k (f_j - f_i))``, with weights ``w`` read from the
-      pair's features. The sines make the push periodic and smooth (it vanishes
-      when j sits exactly half a cell away, where "towards j" is ambiguous),
-      and expressing the output through the pair geometry itself lets the
-      network place an atom precisely relative to its neighbours.
-
-    Both parts start at zero, so an untrained model predicts no motion.
-    """
-
-    def __init__(self, hidden_dim: int, num_harmonics: int = 2) -> None:
-        super().__init__()
-        self.num_harmonics = num_harmonics
-        self.per_atom = nn.Linear(hidden_dim, 3)
-        self.per_pair = nn.Linear(hidden_dim, 3 * num_harmonics)
-        for layer in (self.per_atom, self.per_pair):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-
-    def forward(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> torch.Tensor:
-        atoms, _, pairs = features
-        batch, num_atoms, _ = atoms.shape
-        delta = state.frac.unsqueeze(1) - state.frac.unsqueeze(2)  # (B, N, N, 3): f_j - f_i
-        k = torch.arange(1, self.num_harmonics + 1, device=delta.device, dtype=delta.dtype)  # (K,)
-        basis = torch.sin(2 * torch.pi * delta.unsqueeze(-1) * k)  # (B, N, N, 3, K)
-        weights = self.per_pair(pairs).reshape(batch, num_atoms, num_atoms, 3, self.num_harmonics)
-        weights = weights * state.mask[:, None, :, None, None]  # padding pushes nobody
-        count = state.mask.sum(1).clamp(min=1).to(atoms.dtype)[:, None, None]  # (B, 1, 1)
-        pushes = (weights * basis).sum(dim=(2, 4)) / count  # (B, N, 3)
-        return remove_mean(self.per_atom(atoms) + pushes, state.mask)  # no net drift of the whole crystal
+    state: DenseCrystals  # the corrupted crystals, as the network sees them
+    types: torch.Tensor  # what the backbone reads as atom types: (B, N) atomic numbers or (B, N, K) weights
 
 
 class CrystalGenerator(nn.Module):
     """Base of the learned generators: a backbone, output heads, and the shared interface.
 
-    Subclasses set ``family`` and implement ``heads``, ``loss`` and ``_sampler``.
+    Subclasses set ``family`` and ``config_class`` and implement the methods of
+    the "overridden" section below (the module docstring lists them); ``loss``,
+    ``predict`` and the sampling entry points are written here once.
     """
 
     family: str = ""
@@ -169,16 +136,30 @@ class CrystalGenerator(nn.Module):
         self.register_buffer("atom_count_weights", torch.zeros(config.max_atoms + 1))
 
     # ------------------------------------------------------------- overridden
-    def heads(self, features: tuple[torch.Tensor, torch.Tensor, torch.Tensor], state: DenseCrystals) -> dict:
-        """Backbone features ``(atoms, crystal, pairs)`` -> the family's predictions (a dict of tensors)."""
+    def training_times(
+        self, num_crystals: int, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor:
+        """``(B,)`` process times at which ``loss`` corrupts the crystals (drawn from ``generator``)."""
         raise NotImplementedError
 
-    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        """The training-time corruption at times ``t`` ``(B,)``: ``{"state": noisy crystals, ...targets}``."""
+    def corrupt(self, data: DenseCrystals, t: torch.Tensor, generator: torch.Generator | None = None) -> Targets:
+        """The training-time corruption at times ``t`` ``(B,)``: the noisy crystals and the family's targets."""
         raise NotImplementedError
 
-    def loss(self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None) -> dict:
-        """Training losses of a batch; the key ``"loss"`` is the total to minimise."""
+    def heads(self, features: BackboneFeatures, state: DenseCrystals) -> Prediction:
+        """Backbone features -> the family's predictions."""
+        raise NotImplementedError
+
+    def loss_terms(self, predicted: Prediction, targets: Targets, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each part's loss and their weighted total under ``"loss"``; ``mask`` ``(B, N)`` marks real atoms."""
+        raise NotImplementedError
+
+    def lattice_prior(self, num_crystals: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        """Draws of the lattice from the prior, in the family's own lattice coordinates."""
+        raise NotImplementedError
+
+    def lattice_in_angstrom(self, lattice: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Lattices ``(B, 3, 3)`` in Å from the family's lattice coordinates (``mask`` gives the atom counts)."""
         raise NotImplementedError
 
     def state_context(self, state: DenseCrystals, time: torch.Tensor) -> torch.Tensor | None:
@@ -195,6 +176,38 @@ class CrystalGenerator(nn.Module):
     ) -> Iterator[DenseCrystals]:
         """Yield the state after every step, from noise to the final crystals."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+    def loss(
+        self, batch: DenseCrystals | CrystalBatch, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Training losses of a batch at a random process time per crystal; ``"loss"`` is the total to minimise.
+
+        The random draws come from ``generator`` in this order: times, the
+        family's corruption, the labels to hide (conditional models in training).
+        """
+        data = as_dense(batch)
+        t = self.training_times(data.num_crystals, generator, data.device)  # (B,)
+        targets = self.corrupt(data, t, generator)
+        hide = self._labels_to_hide(data.num_crystals, generator, data.device)
+        predicted = self.predict(targets.types, targets.state, t, hide_condition=hide)
+        return self.loss_terms(predicted, targets, data.mask)
+
+    def _labels_to_hide(
+        self, num_crystals: int, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor | None:
+        """``(B,)`` True for the labels hidden in this training step (condition dropout); None if no label is used."""
+        if self.condition_embedding is None or not self.training:
+            return None
+        return torch.rand(num_crystals, generator=generator, device=device) < self.config.condition_dropout
+
+    def coordinate_prior(self, template: DenseCrystals, generator: torch.Generator | None) -> torch.Tensor:
+        """``(B, N, 3)`` uniform fractional coordinates, one per atom slot of ``template`` (padding included)."""
+        return uniform_frac(template.frac.shape, generator, template.device)
+
+    def with_geometry(self, state: DenseCrystals, frac: torch.Tensor, lattice: torch.Tensor) -> DenseCrystals:
+        """``state`` with coordinates ``frac`` and a lattice given in the family's coordinates (stored in Å)."""
+        return state.replace(frac=frac, lattice=self.lattice_in_angstrom(lattice, state.mask))
 
     # ------------------------------------------------------------ data stats
     @torch.no_grad()
@@ -235,7 +248,7 @@ class CrystalGenerator(nn.Module):
         time: torch.Tensor,
         guidance_scale: float = 0.0,
         hide_condition: torch.Tensor | None = None,
-    ) -> dict:
+    ) -> Prediction:
         """Run backbone and heads on a (noisy) state; with a label and ``guidance_scale`` > 0, apply guidance.
 
         Args:
@@ -254,7 +267,7 @@ class CrystalGenerator(nn.Module):
             plain = self.embed_condition(None, state.num_crystals)
             plain = plain if context is None else plain + context
             unconditional = self.heads(self.net(types, state.frac, state.lattice, state.mask, time, plain), state)
-            out = {key: value + guidance_scale * (value - unconditional[key]) for key, value in out.items()}
+            out = out.guided(unconditional, guidance_scale)
         return out
 
     # -------------------------------------------------------------- sampling
@@ -336,17 +349,10 @@ class CrystalGenerator(nn.Module):
         Made for watching a crystal form (``crystalkit.widgets``); keep the batch
         small, since all states stay in memory.
         """
-        self._check_condition(condition, guidance_scale)
-        generator, cpu_generator = self._generators(seed)
-        template = self.template(compositions, num_samples, condition=condition, generator=cpu_generator)
-        was_training = self.training
-        self.eval()
-        try:
-            states = [state.to_batch() for state in self._sampler(template, self._steps(num_steps), generator,
-                                                                  guidance_scale)]
-        finally:
-            self.train(was_training)
-        return states
+        template, steps, generator = self._start_sampling(compositions, num_samples, seed, num_steps, condition,
+                                                          guidance_scale)
+        with self._in_eval_mode():
+            return [state.to_batch() for state in self._sampler(template, steps, generator, guidance_scale)]
 
     @torch.no_grad()
     def forward_path(
@@ -369,8 +375,8 @@ class CrystalGenerator(nn.Module):
             if not 0.0 <= float(t) <= 1.0:
                 raise CrystalInputError(f"Process times run from 0 to 1, got {t}.")
             generator = torch.Generator(device=self.device).manual_seed(int(seed))  # the same draw at every t
-            state = self.corrupt(data, torch.full((data.num_crystals,), float(t), device=self.device), generator)
-            for path, structure in zip(paths, state["state"].to_batch().to_structures()):
+            targets = self.corrupt(data, torch.full((data.num_crystals,), float(t), device=self.device), generator)
+            for path, structure in zip(paths, targets.state.to_batch().to_structures()):
                 path.append(structure)
         return paths
 
@@ -399,27 +405,21 @@ class CrystalGenerator(nn.Module):
             batch_size: crystals sampled together; lower it to save memory.
             progress: show a progress bar over the chunks.
         """
-        self._check_condition(condition, guidance_scale)
-        generator, cpu_generator = self._generators(seed)
-        template = self.template(compositions, num_samples, condition=condition, generator=cpu_generator)
-        steps = self._steps(num_steps)
-        was_training = self.training
-        self.eval()
+        template, steps, generator = self._start_sampling(compositions, num_samples, seed, num_steps, condition,
+                                                          guidance_scale)
         chunks = []
         starts = range(0, template.num_crystals, batch_size)
         if progress:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=f"sampling {template.num_crystals} crystals", unit="chunk")
-        try:
+        with self._in_eval_mode():
             for start in starts:
                 part = template.index(slice(start, start + batch_size)).trimmed()
                 final = None
                 for final in self._sampler(part, steps, generator, guidance_scale):
                     pass
                 chunks.append(final.to_batch())
-        finally:
-            self.train(was_training)
         return CrystalBatch(
             atomic_numbers=torch.cat([c.atomic_numbers for c in chunks]).cpu(),
             frac_coords=torch.cat([c.frac_coords for c in chunks]).cpu(),
@@ -447,6 +447,35 @@ class CrystalGenerator(nn.Module):
             return [structures]
         return [structures[i : i + num_samples] for i in range(0, len(structures), num_samples)]
 
+    def _start_sampling(
+        self,
+        compositions: Sequence[Composition | str] | None,
+        num_samples: int,
+        seed: int | None,
+        num_steps: int | None,
+        condition: float | None,
+        guidance_scale: float,
+    ) -> tuple[DenseCrystals, int, torch.Generator]:
+        """What every sampling entry point does first: check the request, seed, build the template.
+
+        Returns the template, the number of sampler steps and the generator the
+        sampler draws from (the de novo cell sizes come from a CPU twin of it).
+        """
+        self._check_condition(condition, guidance_scale)
+        generator, cpu_generator = self._generators(seed)
+        template = self.template(compositions, num_samples, condition=condition, generator=cpu_generator)
+        return template, self._steps(num_steps), generator
+
+    @contextlib.contextmanager
+    def _in_eval_mode(self) -> Iterator[None]:
+        """Sample in eval mode, then put the model back in the mode it was in (even after an error)."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     def _steps(self, num_steps: int | None) -> int:
         steps = self.config.num_steps if num_steps is None else num_steps
         if not isinstance(steps, int) or steps < 1:
@@ -469,11 +498,3 @@ class CrystalGenerator(nn.Module):
         net = PeriodicBackbone(BackboneConfig(**config["backbone"]))
         return cls(net, cls.config_class(**config["process"]))
 
-
-def uniform_frac(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Uniform fractional coordinates on the torus: the prior of both families."""
-    return wrap_frac(torch.rand(shape, generator=generator, device=device))
-
-
-def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    return torch.randn(shape, generator=generator, device=device)

@@ -36,8 +36,8 @@ def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class CosineSchedule:
     """DDPM noise with the cosine schedule: how much signal survives at time t.
 
-    ``abar(t) = cos^2(pi/2 (t + s) / (1 + s)) / cos^2(pi/2 s / (1 + s))``, clipped
-    below at ``min_alpha_bar`` so the last reverse step never divides by zero.
+    ``abar(t) = cos^2(pi/2 (t + offset) / (1 + offset)) / cos^2(pi/2 offset / (1 + offset))``,
+    clipped below at ``min_alpha_bar`` so the last reverse step never divides by zero.
 
     Args:
         offset: the small ``s`` of Nichol & Dhariwal (2021); 0.008 keeps the
@@ -52,9 +52,9 @@ class CosineSchedule:
 
     def alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         """Fraction of the signal's variance left at time ``t`` in [0, 1]."""
-        s = self.offset
-        f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
-        f0 = math.cos(s / (1 + s) * math.pi / 2) ** 2
+        offset = self.offset
+        f = torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2
+        f0 = math.cos(offset / (1 + offset) * math.pi / 2) ** 2
         return (f / f0).clamp(min=self.min_alpha_bar, max=1.0)
 
     def add_noise(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -63,20 +63,21 @@ class CosineSchedule:
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     def reverse_step(
-        self, x_t: torch.Tensor, predicted_noise: torch.Tensor, t: float, s: float, noise: torch.Tensor
+        self, x_t: torch.Tensor, predicted_noise: torch.Tensor, t: float, t_next: float, noise: torch.Tensor
     ) -> torch.Tensor:
-        """One ancestral DDPM step from time ``t`` to an earlier time ``s`` (any gap, not only 1/1000).
+        """One ancestral DDPM step from time ``t`` to the earlier time ``t_next`` (any gap, not only 1/1000).
 
         The network's noise estimate gives an estimate of ``x0``; the step
-        samples from the Gaussian posterior ``q(x_s | x_t, x0)``. With ``s = 0``
-        the posterior variance is zero and the step returns its mean.
+        samples from the Gaussian posterior ``q(x_next | x_t, x0)``. With
+        ``t_next = 0`` the posterior variance is zero and the step returns its mean.
         """
         abar_t = self.alpha_bar(torch.tensor(t, dtype=x_t.dtype, device=x_t.device))
-        abar_s = self.alpha_bar(torch.tensor(s, dtype=x_t.dtype, device=x_t.device)) if s > 0 else x_t.new_tensor(1.0)
-        alpha = abar_t / abar_s  # signal kept from s to t
+        abar_next = (self.alpha_bar(torch.tensor(t_next, dtype=x_t.dtype, device=x_t.device)) if t_next > 0
+                     else x_t.new_tensor(1.0))
+        alpha = abar_t / abar_next  # signal kept from t_next to t
         x0_hat = (x_t - (1 - abar_t).sqrt() * predicted_noise) / abar_t.sqrt()
-        mean = (abar_s.sqrt() * (1 - alpha) * x0_hat + alpha.sqrt() * (1 - abar_s) * x_t) / (1 - abar_t)
-        variance = (1 - alpha) * (1 - abar_s) / (1 - abar_t)
+        mean = (abar_next.sqrt() * (1 - alpha) * x0_hat + alpha.sqrt() * (1 - abar_next) * x_t) / (1 - abar_t)
+        variance = (1 - alpha) * (1 - abar_next) / (1 - abar_t)
         return mean + variance.clamp(min=0).sqrt() * noise
 
 
@@ -176,11 +177,11 @@ class WrappedNormal:
         return mean_square.sqrt().reshape(sigma.shape)
 
     def reverse_step(
-        self, frac: torch.Tensor, score: torch.Tensor, sigma_t: float, sigma_s: float, noise: torch.Tensor
+        self, frac: torch.Tensor, score: torch.Tensor, sigma_t: float, sigma_next: float, noise: torch.Tensor
     ) -> torch.Tensor:
-        """Predictor: one reverse step of the variance-exploding SDE from ``sigma_t`` down to ``sigma_s``."""
-        drop = sigma_t**2 - sigma_s**2
-        step_noise = math.sqrt(sigma_s**2 * drop / sigma_t**2)
+        """Predictor: one reverse step of the variance-exploding SDE from ``sigma_t`` down to ``sigma_next``."""
+        drop = sigma_t**2 - sigma_next**2
+        step_noise = math.sqrt(sigma_next**2 * drop / sigma_t**2)
         return wrap_frac(frac + drop * score + step_noise * noise)
 
     @staticmethod

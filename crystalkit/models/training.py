@@ -2,12 +2,15 @@
 
 The loop is short on purpose, so the course can show it whole::
 
+    start or resume the run                                    (_start, _resume)
     for each step, until the step or time budget is spent:
         pick the learning rate for this point of the budget    (learning_rate)
         slice a random batch from the tensor dataset           (no Python per crystal)
-        loss = model.loss(batch)["loss"]; backward; clip; step
+        loss = model.loss(batch)["loss"]; backward; clip; step (_train_step)
         update the moving average of the weights               (ExponentialMovingAverage)
-        now and then: log, validate, checkpoint, call callbacks
+        now and then: log, validate, call callbacks            (_log)
+        and checkpoint
+    validate and save the final weights                        (_finish)
 
 Three choices make short budgets count, which matters on a laptop:
 
@@ -32,10 +35,11 @@ from pathlib import Path
 import torch
 from pymatgen.core import Structure
 
+from crystalkit.data.dense import DenseCrystals
+from crystalkit.data.tensor_dataset import TensorCrystalDataset
 from crystalkit.errors import CrystalInputError
 from crystalkit.models.checkpoint import read_checkpoint, save_checkpoint
 from crystalkit.models.generator import CrystalGenerator
-from crystalkit.models.tensor_dataset import TensorCrystalDataset
 
 __all__ = [
     "TrainConfig",
@@ -241,6 +245,68 @@ def train(
         EMA weights (the ones to sample with); the raw weights are in the checkpoint.
     """
     config = config or TrainConfig()
+    _check_budget(config)
+    device = pick_device(config.device)
+    train_set = _as_dataset(train_data, "train_data").to(device)
+    val_set = _as_dataset(val_data, "val_data")
+    val_set = None if val_set is None else val_set.to(device)
+    run = _start(model, train_set, config, device, resume_from)
+    batch_generator = torch.Generator().manual_seed(config.seed + run.step)
+    bar = _progress_bar(model, run, device)
+    run.clock_started = run.last_save = time.perf_counter()
+    if val_set is not None and run.step == 0:  # the starting point of the validation curve
+        run.history["val"].append({"step": 0, "seconds": 0.0,
+                                   **evaluate_loss(model, val_set, max_crystals=config.val_crystals)})
+    try:
+        while (progress := run.spent(run.seconds())) < 1.0:
+            current_lr = learning_rate(run.step, progress, config)
+            _train_step(model, run, train_set.random_batch(config.batch_size, batch_generator), current_lr)
+            validate = val_set is not None and run.step % config.val_every == 0
+            if run.step % config.log_every == 0 or validate:
+                state = _log(model, run, val_set if validate else None, current_lr, bar)
+                for callback in callbacks:
+                    callback(state)
+                if state.stop:
+                    break
+            if config.checkpoint_path and time.perf_counter() - run.last_save > 60 * config.checkpoint_every_minutes:
+                _save(model, run, run.seconds())
+                run.last_save = time.perf_counter()
+    finally:
+        bar.close()
+    return _finish(model, run, val_set, device)
+
+
+# ------------------------------------------------------------ the loop's parts
+@dataclass
+class _Run:
+    """What one call of `train` keeps between steps; resuming restores the first five fields."""
+
+    config: TrainConfig
+    optimizer: torch.optim.Optimizer
+    ema: ExponentialMovingAverage
+    step: int = 0  # optimizer steps so far, across resumes
+    seconds_before: float = 0.0  # training time spent before this call (resumed runs)
+    history: dict = field(default_factory=lambda: {"train": [], "val": []})
+    clock_started: float = 0.0  # time.perf_counter() when this call's loop began
+    last_save: float = 0.0  # time.perf_counter() of the last periodic checkpoint
+    running: dict[str, torch.Tensor] = field(default_factory=dict)  # loss sums since the last log, on the device
+    running_count: int = 0
+
+    def seconds(self) -> float:
+        """Training time so far, this call's and that of the runs it resumed."""
+        return self.seconds_before + time.perf_counter() - self.clock_started
+
+    def spent(self, seconds: float) -> float:
+        """The fraction of the budget spent: the larger of the step and the time fractions."""
+        fractions = [0.0]
+        if self.config.max_steps is not None:
+            fractions.append(self.step / self.config.max_steps)
+        if self.config.max_minutes is not None:
+            fractions.append(seconds / (60.0 * self.config.max_minutes))
+        return max(fractions)
+
+
+def _check_budget(config: TrainConfig) -> None:
     if config.max_steps is None and config.max_minutes is None:
         raise CrystalInputError("Give a budget: TrainConfig(max_minutes=...) and/or TrainConfig(max_steps=...).")
     if (config.max_steps is not None and config.max_steps < 1) or (config.max_minutes is not None
@@ -249,128 +315,121 @@ def train(
                                 f"max_minutes={config.max_minutes}.")
     if config.batch_size < 1:
         raise CrystalInputError(f"batch_size must be positive, got {config.batch_size}.")
-    device = pick_device(config.device)
-    train_set = _as_dataset(train_data, "train_data").to(device)
-    val_set = _as_dataset(val_data, "val_data")
-    val_set = None if val_set is None else val_set.to(device)
+
+
+def _start(
+    model: CrystalGenerator, train_set: TensorCrystalDataset, config: TrainConfig, device: torch.device,
+    resume_from: str | Path | None,
+) -> _Run:
+    """Seed, move the model, build optimizer and EMA; then resume a checkpoint or fit the data statistics."""
     torch.manual_seed(config.seed)
     model.to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    ema = ExponentialMovingAverage(model, config.ema_decay)
-    step, seconds_before, history = 0, 0.0, {"train": [], "val": []}
+    run = _Run(config, optimizer, ExponentialMovingAverage(model, config.ema_decay))
     if resume_from is not None:
-        checkpoint = read_checkpoint(resume_from)
-        if checkpoint["model_config"] != model.to_config():
-            raise CrystalInputError(f"{resume_from} holds a differently configured model; build the model from "
-                                    "its config (crystalkit.models.build_model) to resume it.")
-        model.load_state_dict(checkpoint["state_dict"])
-        model.to(device)
-        if checkpoint["optimizer_state_dict"] is not None:
-            optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
-        step, seconds_before = checkpoint["step"], checkpoint["seconds"]
-        if checkpoint["ema_state_dict"] is not None:
-            ema.load_state_dict(checkpoint["ema_state_dict"], updates=step)
-        history = checkpoint["history"]
-        torch.manual_seed(config.seed + step)  # a fresh but reproducible stream for the remaining steps
+        _resume(model, run, resume_from, device)
     else:
         model.fit_data_statistics(train_set.crystals)
-    batch_generator = torch.Generator().manual_seed(config.seed + step)
-    max_seconds = None if config.max_minutes is None else 60.0 * config.max_minutes
+    return run
 
-    def spent(now_seconds: float) -> float:
-        fractions = [0.0]
-        if config.max_steps is not None:
-            fractions.append(step / config.max_steps)
-        if max_seconds is not None:
-            fractions.append(now_seconds / max_seconds)
-        return max(fractions)
 
+def _resume(model: CrystalGenerator, run: _Run, path: str | Path, device: torch.device) -> None:
+    """Load weights, optimizer, EMA, step, time and history of a checkpoint of this run."""
+    checkpoint = read_checkpoint(path)
+    if checkpoint["model_config"] != model.to_config():
+        raise CrystalInputError(f"{path} holds a differently configured model; build the model from "
+                                "its config (crystalkit.models.build_model) to resume it.")
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device)
+    if checkpoint["optimizer_state_dict"] is not None:
+        run.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    run.step, run.seconds_before = checkpoint["step"], checkpoint["seconds"]
+    if checkpoint["ema_state_dict"] is not None:
+        run.ema.load_state_dict(checkpoint["ema_state_dict"], updates=run.step)
+    run.history = checkpoint["history"]
+    torch.manual_seed(run.config.seed + run.step)  # a fresh but reproducible stream for the remaining steps
+
+
+def _train_step(model: CrystalGenerator, run: _Run, batch: DenseCrystals, lr: float) -> None:
+    """One optimizer step at learning rate ``lr``: loss, backward, clip, step, EMA; the losses are summed."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    losses = model.loss(batch)
+    run.optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), run.config.grad_clip)
+    run.optimizer.step()
+    run.ema.update(model)
+    run.step += 1
+    for key, value in losses.items():  # summed on the device; read back only when logging
+        run.running[key] = run.running.get(key, 0.0) + value.detach()
+    run.running_count += 1
+
+
+def _log(
+    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, lr: float, bar
+) -> TrainState:
+    """A history row of the mean losses since the last log, a validation loss if ``val_set``, the bar updated."""
+    seconds = run.seconds()
+    means = {key: float(value) / run.running_count for key, value in run.running.items()}
+    run.running, run.running_count = {}, 0
+    if not math.isfinite(means["loss"]):
+        raise FloatingPointError(
+            f"The training loss became {means['loss']} at step {run.step}; lower TrainConfig.learning_rate "
+            "or grad_clip, and check the data for broken cells."
+        )
+    run.history["train"].append({"step": run.step, "seconds": seconds, "learning_rate": lr, **means})
+    val_losses = None
+    if val_set is not None:
+        val_losses = _ema_validation(model, run, val_set)
+        run.history["val"].append({"step": run.step, "seconds": seconds, **val_losses})
+    bar.set_postfix(step=run.step, loss=f"{means['loss']:.4f}", lr=f"{lr:.2e}",
+                    **({"val": f"{val_losses['loss']:.4f}"} if val_losses else {}))
+    bar.n = int(seconds) if run.config.max_steps is None else run.step
+    bar.refresh()
+    return TrainState(run.step, seconds, run.spent(seconds), lr, means, val_losses, model, run.optimizer, run.ema,
+                      run.history, run.config)
+
+
+def _ema_validation(model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset) -> dict[str, float]:
+    """Validation losses of the EMA weights (swapped in and back out)."""
+    run.ema.swap(model)
+    losses = evaluate_loss(model, val_set, max_crystals=run.config.val_crystals)
+    run.ema.swap(model)
+    return losses
+
+
+def _progress_bar(model: CrystalGenerator, run: _Run, device: torch.device):
+    """A tqdm bar over the budget: seconds when the budget is time, else steps."""
     from tqdm.auto import tqdm
 
-    by_time = config.max_steps is None
-    bar = tqdm(total=int(max_seconds) if by_time else config.max_steps, unit="s" if by_time else "step",
-               initial=int(seconds_before) if by_time else step, disable=not config.progress,
-               desc=f"training {model.family} on {device.type}")
-    start = time.perf_counter()
-    last_save = start
-    running: dict[str, torch.Tensor] = {}
-    running_count = 0
-    seconds = seconds_before
-    current_lr = 0.0
-    if val_set is not None and step == 0:  # the starting point of the validation curve
-        history["val"].append({"step": 0, "seconds": 0.0,
-                               **evaluate_loss(model, val_set, max_crystals=config.val_crystals)})
-    try:
-        while True:
-            seconds = seconds_before + time.perf_counter() - start
-            progress = spent(seconds)
-            if progress >= 1.0:
-                break
-            current_lr = learning_rate(step, progress, config)
-            for group in optimizer.param_groups:
-                group["lr"] = current_lr
-            batch = train_set.random_batch(config.batch_size, batch_generator)
-            losses = model.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            ema.update(model)
-            step += 1
-            for key, value in losses.items():  # summed on the device; read back only when logging
-                running[key] = running.get(key, 0.0) + value.detach()
-            running_count += 1
+    config = run.config
+    if config.max_steps is None:
+        return tqdm(total=int(60.0 * config.max_minutes), unit="s", initial=int(run.seconds_before),
+                    disable=not config.progress, desc=f"training {model.family} on {device.type}")
+    return tqdm(total=config.max_steps, unit="step", initial=run.step, disable=not config.progress,
+                desc=f"training {model.family} on {device.type}")
 
-            validate = val_set is not None and step % config.val_every == 0
-            if step % config.log_every == 0 or validate:
-                seconds = seconds_before + time.perf_counter() - start
-                means = {key: float(value) / running_count for key, value in running.items()}
-                running, running_count = {}, 0
-                if not math.isfinite(means["loss"]):
-                    raise FloatingPointError(
-                        f"The training loss became {means['loss']} at step {step}; lower TrainConfig.learning_rate "
-                        "or grad_clip, and check the data for broken cells."
-                    )
-                history["train"].append({"step": step, "seconds": seconds, "learning_rate": current_lr, **means})
-                val_losses = None
-                if validate:
-                    ema.swap(model)
-                    val_losses = evaluate_loss(model, val_set, max_crystals=config.val_crystals)
-                    ema.swap(model)
-                    history["val"].append({"step": step, "seconds": seconds, **val_losses})
-                bar.set_postfix(step=step, loss=f"{means['loss']:.4f}", lr=f"{current_lr:.2e}",
-                                **({"val": f"{val_losses['loss']:.4f}"} if val_losses else {}))
-                bar.n = int(seconds) if by_time else step
-                bar.refresh()
-                state = TrainState(step, seconds, spent(seconds), current_lr, means, val_losses, model, optimizer,
-                                   ema, history, config)
-                for callback in callbacks:
-                    callback(state)
-                if state.stop:
-                    break
-            if config.checkpoint_path and time.perf_counter() - last_save > 60 * config.checkpoint_every_minutes:
-                _save(config, model, optimizer, ema, step, seconds_before + time.perf_counter() - start, history)
-                last_save = time.perf_counter()
-    finally:
-        bar.close()
-    seconds = seconds_before + time.perf_counter() - start
+
+def _finish(
+    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, device: torch.device
+) -> TrainResult:
+    """Final validation and checkpoint; leave the model holding its EMA weights, in eval mode."""
+    seconds = run.seconds()
     final_losses = {}
     if val_set is not None:
-        ema.swap(model)
-        final_losses = evaluate_loss(model, val_set, max_crystals=config.val_crystals)
-        ema.swap(model)
-        if not history["val"] or history["val"][-1]["step"] != step:
-            history["val"].append({"step": step, "seconds": seconds, **final_losses})
-    checkpoint = None
-    if config.checkpoint_path:
-        checkpoint = str(_save(config, model, optimizer, ema, step, seconds, history))
-    ema.swap(model)  # leave the model holding the averaged weights
+        final_losses = _ema_validation(model, run, val_set)
+        if not run.history["val"] or run.history["val"][-1]["step"] != run.step:
+            run.history["val"].append({"step": run.step, "seconds": seconds, **final_losses})
+    checkpoint = str(_save(model, run, seconds)) if run.config.checkpoint_path else None
+    run.ema.swap(model)  # leave the model holding the averaged weights
     model.eval()
-    return TrainResult(history=history, steps=step, seconds=seconds, device=str(device), checkpoint=checkpoint,
-                       final_losses=final_losses)
+    return TrainResult(history=run.history, steps=run.step, seconds=seconds, device=str(device),
+                       checkpoint=checkpoint, final_losses=final_losses)
 
 
-def _save(config, model, optimizer, ema, step, seconds, history) -> Path:
-    return save_checkpoint(config.checkpoint_path, model, optimizer=optimizer, ema_state=ema.state_dict(),
-                           step=step, seconds=seconds, history=history, train_config=config.to_dict())
+def _save(model: CrystalGenerator, run: _Run, seconds: float) -> Path:
+    config = run.config
+    return save_checkpoint(config.checkpoint_path, model, optimizer=run.optimizer, ema_state=run.ema.state_dict(),
+                           step=run.step, seconds=seconds, history=run.history, train_config=config.to_dict())

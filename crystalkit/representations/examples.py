@@ -43,10 +43,10 @@ def perovskite(a: float = 3.905, a_site: str = "Sr", b_site: str = "Ti", anion: 
     )
 
 
-def diamond(a: float = 3.567) -> Structure:
+def diamond(a: float = 3.567, element: str = "C") -> Structure:
     """Conventional (8-atom) diamond cell: every carbon has four neighbours at sqrt(3)/4 a = 1.54 Å."""
     fcc = np.array(_FACE_CENTRING)
-    return Structure(Lattice.cubic(a), ["C"] * 8, np.vstack([fcc, fcc + 0.25]))
+    return Structure(Lattice.cubic(a), [element] * 8, np.vstack([fcc, fcc + 0.25]))
 
 
 def graphite(a: float = 2.464, c: float = 6.711) -> Structure:

@@ -38,7 +38,7 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pymatgen.core import Structure
@@ -227,11 +227,8 @@ def relax(
             atoms, or contains elements beyond Pu; or ``fmax``/``steps`` are not positive.
         RelaxationNotConvergedError: only with ``strict=True``.
     """
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import FIRE
     from chgnet.model.dynamics import CHGNetCalculator
     from pymatgen.io.ase import AseAtomsAdaptor
-    from tqdm.auto import tqdm
 
     if fmax <= 0 or steps < 1:
         raise CrystalInputError(f"Need fmax > 0 eV/Å and steps >= 1, got fmax={fmax}, steps={steps}.")
@@ -239,9 +236,62 @@ def relax(
     model = model if model is not None else load_chgnet()
     with contextlib.redirect_stdout(io.StringIO()):  # the calculator announces its device
         calculator = CHGNetCalculator(model, use_device=device)
-
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = calculator
+
+    run = _run_fire(atoms, fmax=fmax, steps=steps, relax_cell=relax_cell, progress=progress)
+
+    final = AseAtomsAdaptor.get_structure(atoms)
+    for name in list(final.site_properties):
+        final.remove_site_property(name)
+    result = RelaxResult(
+        initial_structure=structure,
+        final_structure=final,
+        energy_per_atom=run.energies[-1],
+        initial_energy_per_atom=run.energies[0],
+        converged=run.converged,
+        steps=run.steps,
+        max_force=run.max_force,
+        rmsd=_rmsd(structure, final),
+        volume_change=final.volume / structure.volume - 1.0,
+        trajectory_energies=run.energies,
+        trajectory=run.frames,
+        fmax=fmax,
+    )
+    if not run.converged:
+        message = (
+            f"Relaxation of {structure.composition.reduced_formula} did not converge in {steps} steps "
+            f"(largest force {run.max_force:.3f} eV/Å > fmax {fmax} eV/Å): its energy is not a minimum. "
+            "Raise `steps`, or treat the structure as unstable."
+        )
+        if strict:
+            raise RelaxationNotConvergedError(message, result)
+        warnings.warn(message, RelaxationWarning, stacklevel=2)
+    return result
+
+
+class _FireRun(NamedTuple):
+    """What the optimiser did: the loop's outcome and a record of every step."""
+
+    converged: bool  # the largest force fell below fmax within the step limit
+    steps: int  # optimiser steps taken
+    max_force: float  # largest residual force (atoms and cell) at the end, eV/Å
+    energies: list[float]  # eV/atom before the first step and after each step
+    frames: list[Structure]  # the structure at the same moments
+
+
+def _run_fire(atoms, *, fmax: float, steps: int, relax_cell: bool, progress: bool) -> _FireRun:
+    """Move ``atoms`` (which carry their calculator) downhill with FIRE until the largest force is below ``fmax``.
+
+    With ``relax_cell`` the optimiser sees ASE's Fréchet cell filter, which adds
+    the cell's nine degrees of freedom (driven by the stress) to the atoms'
+    positions. ``atoms`` is moved in place.
+    """
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from tqdm.auto import tqdm
+
     movable = FrechetCellFilter(atoms) if relax_cell else atoms
     optimizer = FIRE(movable, logfile=None)
 
@@ -263,34 +313,7 @@ def relax(
         converged = bool(optimizer.run(fmax=fmax, steps=steps))
         max_force = float(np.sqrt((movable.get_forces() ** 2).sum(axis=1).max()))
     bar.close()
-
-    final = AseAtomsAdaptor.get_structure(atoms)
-    for name in list(final.site_properties):
-        final.remove_site_property(name)
-    result = RelaxResult(
-        initial_structure=structure,
-        final_structure=final,
-        energy_per_atom=energies[-1],
-        initial_energy_per_atom=energies[0],
-        converged=converged,
-        steps=int(optimizer.nsteps),
-        max_force=max_force,
-        rmsd=_rmsd(structure, final),
-        volume_change=final.volume / structure.volume - 1.0,
-        trajectory_energies=energies,
-        trajectory=frames,
-        fmax=fmax,
-    )
-    if not converged:
-        message = (
-            f"Relaxation of {structure.composition.reduced_formula} did not converge in {steps} steps "
-            f"(largest force {max_force:.3f} eV/Å > fmax {fmax} eV/Å): its energy is not a minimum. "
-            "Raise `steps`, or treat the structure as unstable."
-        )
-        if strict:
-            raise RelaxationNotConvergedError(message, result)
-        warnings.warn(message, RelaxationWarning, stacklevel=2)
-    return result
+    return _FireRun(converged, int(optimizer.nsteps), max_force, energies, frames)
 
 
 def predict_energies(

@@ -132,25 +132,7 @@ def gallery(
     """
     from plotly.subplots import make_subplots
 
-    if isinstance(structures, Structure) or not isinstance(structures, Sequence):
-        raise CrystalInputError(
-            f"gallery() takes a list of structures, got {type(structures).__name__}; "
-            "for a single crystal use view() or crystal_figure()."
-        )
-    if len(structures) == 0:
-        raise CrystalInputError("gallery() got an empty list: pass at least one structure.")
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise CrystalInputError(f"columns must be a positive integer, got {columns!r}.")
-    for position, structure in enumerate(structures):
-        try:
-            check_drawable(structure)
-        except CrystalInputError as error:
-            raise CrystalInputError(f"Structure {position} of the gallery cannot be drawn: {error}") from error
-    if titles is None:
-        titles = [describe(structure) for structure in structures]
-    elif isinstance(titles, str) or len(titles) != len(structures):
-        count = "a string" if isinstance(titles, str) else f"{len(titles)} titles"
-        raise CrystalInputError(f"Got {count} for {len(structures)} structures: pass one title per structure.")
+    titles = _gallery_titles(structures, titles, columns)
     repeats = normalize_supercell(supercell)
 
     columns = min(columns, len(structures))
@@ -183,6 +165,30 @@ def gallery(
         paper_bgcolor="white",
     )
     return figure
+
+
+def _gallery_titles(structures: Sequence[Structure], titles: Sequence[str] | None, columns: int) -> list[str]:
+    """Check the gallery's input; return one title per structure (default: formula and space group)."""
+    if isinstance(structures, Structure) or not isinstance(structures, Sequence):
+        raise CrystalInputError(
+            f"gallery() takes a list of structures, got {type(structures).__name__}; "
+            "for a single crystal use view() or crystal_figure()."
+        )
+    if len(structures) == 0:
+        raise CrystalInputError("gallery() got an empty list: pass at least one structure.")
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise CrystalInputError(f"columns must be a positive integer, got {columns!r}.")
+    for position, structure in enumerate(structures):
+        try:
+            check_drawable(structure)
+        except CrystalInputError as error:
+            raise CrystalInputError(f"Structure {position} of the gallery cannot be drawn: {error}") from error
+    if titles is None:
+        return [describe(structure) for structure in structures]
+    if isinstance(titles, str) or len(titles) != len(structures):
+        count = "a string" if isinstance(titles, str) else f"{len(titles)} titles"
+        raise CrystalInputError(f"Got {count} for {len(structures)} structures: pass one title per structure.")
+    return list(titles)
 
 
 def _crystal_traces(

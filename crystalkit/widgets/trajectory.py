@@ -23,8 +23,9 @@ Two faces, like the crystal viewer (:mod:`crystalkit.widgets.backend`):
   a slider over the steps and play / pause buttons. All frames are stored in
   the figure, so it plays in an exported HTML page with no kernel.
 * :func:`trajectory_player` with a live JupyterLab: an ipywidgets play button
-  and slider redraw the crystal with :func:`crystalkit.widgets.view` (nglview)
-  and print the cell of the current step.
+  and slider move the atoms of *one* nglview view (a new 3-D view per frame
+  would use up the browser's WebGL contexts and blank the page's other views:
+  see :mod:`crystalkit.widgets.ngl`) and print the cell of the current step.
 
 :func:`trajectory_frames` is the common first step: one crystal's frames as
 pymatgen structures, checked.
@@ -203,36 +204,15 @@ def trajectory_figure(
             for structure, step, name in zip(shown, steps, names)
         ],
     )
-    scene = _scene_layout(shown[-1], show_axes=False)  # look at the final crystal from its best side
-    ranges, ratio = _fixed_ranges(shown)
-    scene.update(aspectmode="manual", aspectratio=ratio)
-    for axis, axis_range in ranges.items():
-        scene[axis] = dict(scene[axis], range=axis_range, autorange=False)
-    goto = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
-    play = dict(frame=dict(duration=_FRAME_MS, redraw=True), transition=dict(duration=0), fromcurrent=True)
     figure.update_layout(
         title=dict(text=frame_title(shown[0], steps[0])),
         height=height,
         margin=dict(l=0, r=0, t=70, b=0),
         legend=dict(title=dict(text="element"), itemsizing="constant"),
-        scene=scene,
+        scene=_fixed_scene(shown),
         paper_bgcolor="white",
         meta={"steps": steps},
-        sliders=[dict(
-            active=0,
-            currentvalue=dict(visible=False),
-            pad=dict(t=10, b=10),
-            len=0.85, x=0.15,
-            steps=[dict(label=name, method="animate", args=[[name], goto]) for name in names],
-        )],
-        updatemenus=[dict(
-            type="buttons", direction="left", showactive=False,
-            x=0.0, xanchor="left", y=0.0, yanchor="top", pad=dict(t=10, r=10),
-            buttons=[
-                dict(label="▶ play", method="animate", args=[None, play]),
-                dict(label="❚❚ pause", method="animate", args=[[None], goto]),
-            ],
-        )],
+        **_animation_controls(names),
     )
     return figure
 
@@ -249,8 +229,9 @@ def trajectory_player(
 
     In a live JupyterLab (backend ``"nglview"``, or ``"auto"`` there, see
     :func:`~crystalkit.widgets.backend.resolve_backend`) this is an ipywidgets
-    player that redraws the crystal with :func:`crystalkit.widgets.view` at
-    each frame, under a line giving the step and the cell: lengths a, b, c (Å),
+    player that shows each frame in one nglview view (the camera fitted once to
+    every frame, so the crystal moves and the view stays still), with a legend
+    of elements, under a line giving the step and the cell: lengths a, b, c (Å),
     angles α, β, γ (°) and volume (Å^3). Watch the volume settle from the
     noise cell's to the crystal's. Everywhere else it is :func:`trajectory_figure`,
     which plays in exported HTML too.
@@ -267,40 +248,52 @@ def trajectory_player(
         plotly: the figure of :func:`trajectory_figure`. nglview: an
         ``ipywidgets.VBox`` holding the caption (``.children[0]``, HTML), a row
         with the ``Play`` button and the ``IntSlider`` over frames
-        (``.children[1]``), and the ``Output`` the crystal is drawn in
-        (``.children[2]``). Its ``.steps`` lists the sampling step of each frame.
+        (``.children[1]``), and the drawing (``.children[2]``, like :func:`crystalkit.widgets.view`:
+        the legend above the ``nglview.NGLWidget``). Its ``.steps`` lists the sampling step of each frame.
 
     Raises:
         CrystalInputError: see :func:`trajectory_figure`, or an unknown backend.
     """
     if resolve_backend(backend) == "plotly":
         return trajectory_figure(states, crystal, max_frames=max_frames, height=height)
-
-    import ipywidgets
-    from IPython.display import display
-
-    from crystalkit.widgets.viewer import view
-
     frames = trajectory_frames(states, crystal)
     steps = _shown_steps(len(frames), max_frames)
     shown = [_drawable(frames[step], step) for step in steps]
-    last_step = len(frames) - 1
+    return _live_player(shown, steps, last_step=len(frames) - 1, height=height)
 
+
+def _live_player(shown: Sequence[Structure], steps: list[int], *, last_step: int, height: int) -> ipywidgets.VBox:
+    """The ipywidgets player: caption, play button and slider, and one nglview widget whose crystal is swapped.
+
+    The slider's value is the index of the frame shown. Each move sends the
+    frame's crystal to the same nglview widget (never a new one: see
+    :mod:`crystalkit.widgets.ngl`), whose camera was fitted to every frame.
+    """
+    import ipywidgets
+
+    from crystalkit.widgets.ngl import legend_html, replace_structure, swappable_widget
+
+    crystal = swappable_widget(shown, height=f"{height}px")
+    legend = ipywidgets.HTML()
+    legend.add_class("crystalkit-legend")
     caption = ipywidgets.HTML()
     play = ipywidgets.Play(value=0, min=0, max=len(shown) - 1, step=1, interval=2 * _FRAME_MS, description="play")
     slider = ipywidgets.IntSlider(value=0, min=0, max=len(shown) - 1, step=1, description="frame", readout=False)
     ipywidgets.jslink((play, "value"), (slider, "value"))  # the browser moves the slider as it plays
-    drawing = ipywidgets.Output()
+    drawn = {"index": 0}  # the frame the nglview widget shows
 
     def show(index: int) -> None:
         structure, step = shown[index], steps[index]
         caption.value = f'<div style="font-family:sans-serif">{_caption(structure, step, last_step)}</div>'
-        drawing.clear_output(wait=True)
-        with drawing:
-            display(view(structure, backend="nglview", height=height, title=structure.composition.reduced_formula))
+        legend.value = legend_html(structure, title=structure.composition.reduced_formula)
+        if index != drawn["index"]:
+            replace_structure(crystal, structure)
+            drawn["index"] = index
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(0)
+    drawing = ipywidgets.VBox([legend, crystal])
+    drawing.add_class("crystalkit-viewer")
     player = ipywidgets.VBox([caption, ipywidgets.HBox([play, slider]), drawing])
     player.add_class("crystalkit-trajectory")
     player.steps = steps
@@ -364,6 +357,38 @@ def _fixed_ranges(frames: Sequence[Structure]) -> tuple[dict[str, list[float]], 
     ratio = _ZOOM * extent / extent.max()  # (3,) one Å as long on every axis
     ranges = {f"{axis}axis": [float(low[i]), float(high[i])] for i, axis in enumerate("xyz")}
     return ranges, dict(zip("xyz", ratio.tolist()))
+
+
+def _fixed_scene(frames: Sequence[Structure]) -> dict:
+    """The scene of the film: seen as the final crystal is best seen, axis ranges fixed to hold every frame."""
+    scene = _scene_layout(frames[-1], show_axes=False)  # look at the final crystal from its best side
+    ranges, ratio = _fixed_ranges(frames)
+    scene.update(aspectmode="manual", aspectratio=ratio)
+    for axis, axis_range in ranges.items():
+        scene[axis] = dict(scene[axis], range=axis_range, autorange=False)
+    return scene
+
+
+def _animation_controls(names: Sequence[str]) -> dict:
+    """Layout entries of a plotly animation over the frames ``names``: a slider and play / pause buttons."""
+    goto = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    play = dict(frame=dict(duration=_FRAME_MS, redraw=True), transition=dict(duration=0), fromcurrent=True)
+    slider = dict(
+        active=0,
+        currentvalue=dict(visible=False),
+        pad=dict(t=10, b=10),
+        len=0.85, x=0.15,
+        steps=[dict(label=name, method="animate", args=[[name], goto]) for name in names],
+    )
+    buttons = dict(
+        type="buttons", direction="left", showactive=False,
+        x=0.0, xanchor="left", y=0.0, yanchor="top", pad=dict(t=10, r=10),
+        buttons=[
+            dict(label="▶ play", method="animate", args=[None, play]),
+            dict(label="❚❚ pause", method="animate", args=[[None], goto]),
+        ],
+    )
+    return dict(sliders=[slider], updatemenus=[buttons])
 
 
 def _step_name(step: int, last_step: int) -> str:

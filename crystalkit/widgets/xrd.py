@@ -166,32 +166,45 @@ def _plotly_comparison(target, candidates, ranking, patterns, height) -> go.Figu
 
 
 def _ipywidget(target, candidates, ranking, patterns, height) -> ipywidgets.VBox:
-    """Live JupyterLab: a drop-down, the pattern figure and the nglview crystal side by side."""
+    """Live JupyterLab: a drop-down, the pattern figure and the nglview crystal side by side.
+
+    The crystal is one nglview widget whose structure is swapped when the
+    choice changes (a new widget per choice would use up the page's WebGL
+    contexts; see :mod:`crystalkit.widgets.ngl`).
+    """
     import ipywidgets
     from IPython.display import display
 
-    from crystalkit.widgets.viewer import view
+    from crystalkit.widgets.ngl import legend_html, replace_structure, swappable_widget
 
     options = [
         (f"#{rank + 1} {row['name']} ({row['formula']}): {row['similarity_strained']:.3f}", int(index))
         for rank, (index, row) in enumerate(ranking.iterrows())
     ]
+    first = options[0][1]
     chooser = ipywidgets.Dropdown(options=options, description="candidate", layout=ipywidgets.Layout(width="60%"))
     pattern_box = ipywidgets.Output(layout=ipywidgets.Layout(width="62%"))
-    crystal_box = ipywidgets.Output(layout=ipywidgets.Layout(width="38%"))
+    crystal = swappable_widget([candidates[first]], height=f"{height - 60}px")
+    legend = ipywidgets.HTML()
+    legend.add_class("crystalkit-legend")
+    crystal_box = ipywidgets.VBox([legend, crystal], layout=ipywidgets.Layout(width="38%"))
+    crystal_box.add_class("crystalkit-viewer")
+    drawn = {"index": first}  # the candidate the nglview widget shows
 
     def show(index: int) -> None:
         row = ranking.loc[index]
         rank = list(ranking.index).index(index)
         figure = xrd_figure(target, patterns[index], strain=row["strain"], title=_title(ranking, rank))
-        crystal = view(candidates[index], backend="nglview", height=height - 60)
-        for box, drawing in ((pattern_box, figure), (crystal_box, crystal)):
-            box.clear_output(wait=True)
-            with box:
-                display(drawing)
+        pattern_box.clear_output(wait=True)
+        with pattern_box:
+            display(figure)
+        legend.value = legend_html(candidates[index])
+        if index != drawn["index"]:
+            replace_structure(crystal, candidates[index], refit=True)
+            drawn["index"] = index
 
     chooser.observe(lambda change: show(change["new"]), names="value")
-    show(options[0][1])
+    show(first)
     widget = ipywidgets.VBox([chooser, ipywidgets.HBox([pattern_box, crystal_box])])
     widget.ranking = ranking
     return widget

@@ -21,8 +21,8 @@ import torch
 from pymatgen.core import Structure
 
 from crystalkit.data.batch import CrystalBatch
+from crystalkit.data.dense import DenseCrystals
 from crystalkit.errors import CrystalInputError
-from crystalkit.models.dense import DenseCrystals
 
 __all__ = ["TensorCrystalDataset"]
 
@@ -93,7 +93,7 @@ class TensorCrystalDataset:
             path: the CSV file.
             label: a property column to keep as the conditioning label (e.g. ``"heat_ref"``).
         """
-        from crystalkit.data import read_structure_csv
+        from crystalkit.data.csv_format import read_structure_csv
 
         structures, table = read_structure_csv(path, check=False)
         labels = None

@@ -5,7 +5,7 @@ Labels (all CHGNet predictions, not DFT):
 * ``energy_per_atom``: CHGNet energy of the relaxed cell, eV/atom;
 * ``formation_energy_per_atom``: against CHGNet elemental references
   (the lowest of a few simple phases per element, see
-  :func:`crystalkit.data.teaching_build.elemental_references`), eV/atom;
+  :func:`.build.elemental_references`), eV/atom;
 * ``e_above_hull``: distance to the convex hull built from the subset itself
   plus the elemental references, eV/atom.
 """
@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
-from crystalkit.data.teaching_build import elemental_references, read_shards
-from crystalkit.data.teaching_candidates import PEROVSKITE_A, PEROVSKITE_B, PEROVSKITE_X, SUBSTITUTION_POOL, SUBSETS
 from crystalkit.errors import CrystalInputError
 from crystalkit.structures import check_structure, structure_to_cif
+
+from .build import elemental_references, read_shards
+from .candidates import PEROVSKITE_A, PEROVSKITE_B, PEROVSKITE_X, SUBSETS, SUBSTITUTION_POOL
 
 __all__ = ["finalize", "write_references", "REFERENCES_FILE"]
 
@@ -105,81 +106,121 @@ def _deduplicate(structures: list[Structure], energies: np.ndarray) -> list[int]
     return sorted(keep)
 
 
-def finalize(shard_root: Path, bundled: Path, seed: int = 0) -> dict:
-    """Write ``bundled/<subset>/{train,val,test}.csv.gz`` and ``bundled/summary.json`` from the shards."""
+def _usable_rows(rows: list[dict], references: dict) -> tuple[list[Structure], np.ndarray, list[dict], Counter]:
+    """The relaxed cells that pass the per-structure filters, their energies (eV/atom), rows and drop counts.
+
+    Each row is dropped for the first reason that applies, in this order: screening or
+    relaxation failed; atoms overlap; volume per atom out of range; not relaxed; an
+    element without a reference energy.
+    """
+    reasons: Counter = Counter()
+    structures, energies, meta = [], [], []
+    for row in rows:
+        if row["status"] == "screen_failed":
+            reasons["no trial volume gave a finite energy"] += 1
+            continue
+        if row["status"] != "ok":
+            reasons["relaxation failed"] += 1
+            continue
+        structure = Structure.from_dict(row["structure"])
+        volume = structure.volume / len(structure)
+        try:
+            check_structure(structure)
+        except CrystalInputError:
+            reasons["atoms overlap after relaxation"] += 1
+            continue
+        if not VOLUME_PER_ATOM[0] <= volume <= VOLUME_PER_ATOM[1]:
+            reasons["volume per atom out of range"] += 1
+            continue
+        if row["max_force"] > MAX_FORCE or not np.isfinite(row["energy_per_atom"]):
+            reasons["not relaxed (max force > 0.5 eV/Å)"] += 1
+            continue
+        if any(el.symbol not in references for el in structure.composition.elements):
+            reasons["element without reference"] += 1
+            continue
+        structures.append(structure)
+        energies.append(row["energy_per_atom"])
+        meta.append(row)
+    return structures, np.array(energies), meta, reasons
+
+
+def _near_hull_and_unique(
+    structures: list[Structure], energies: np.ndarray, references: dict, reasons: Counter
+) -> list[int]:
+    """Indices of the cells within ``MAX_E_ABOVE_HULL`` of the hull, duplicates removed (counted in ``reasons``)."""
+    e_hull = _hull_energies(structures, energies, references)
+    keep = [i for i in range(len(structures)) if e_hull[i] <= MAX_E_ABOVE_HULL]
+    reasons["more than 1 eV/atom above the hull"] += len(structures) - len(keep)
+    kept_unique = _deduplicate([structures[i] for i in keep], energies[keep])
+    reasons["duplicate of a lower-energy structure"] += len(keep) - len(kept_unique)
+    return [keep[i] for i in kept_unique]
+
+
+def _labelled_records(
+    subset: str, structures: list[Structure], energies: np.ndarray, meta: list[dict], references: dict
+) -> list[dict]:
+    """One CSV record per final structure: id, CIF and labels (energies in eV/atom).
+
+    The hull is recomputed on the final set, so ``e_above_hull`` refers to what ships.
+    """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    hull = _hull_energies(structures, energies, references)
+    records = []
+    for number, structure in enumerate(structures):
+        composition = structure.composition
+        reference = sum(references[el.symbol]["energy_per_atom"] * n for el, n in composition.items())
+        formation = (energies[number] * len(structure) - reference) / len(structure)
+        records.append({
+            "material_id": f"{ID_PREFIX[subset]}-{number:05d}",
+            "cif": structure_to_cif(structure),
+            "formula": composition.reduced_formula,
+            "num_atoms": len(structure),
+            "spacegroup_number": SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number(),
+            "energy_per_atom": round(float(energies[number]), 5),
+            "formation_energy_per_atom": round(float(formation), 5),
+            "e_above_hull": round(float(max(hull[number], 0.0)), 5),
+            "relax_converged": bool(meta[number]["converged"]),
+            "source": meta[number]["source"],
+        })
+    return records
+
+
+def _write_splits(frame: pd.DataFrame, folder: Path, seed: int) -> dict[str, np.ndarray]:
+    """Split the rows at random (``SPLIT_FRACTIONS``, seeded) and write ``folder/{train,val,test}.csv.gz``.
+
+    The gzip header's timestamp is fixed (``mtime=0``), so the same rows give byte-identical files.
+    """
+    order = np.random.default_rng(seed).permutation(len(frame))
+    cut_train = int(round(SPLIT_FRACTIONS["train"] * len(frame)))
+    cut_val = cut_train + int(round(SPLIT_FRACTIONS["val"] * len(frame)))
+    parts = {"train": order[:cut_train], "val": order[cut_train:cut_val], "test": order[cut_val:]}
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows_in_split in parts.items():
+        part = frame.iloc[np.sort(rows_in_split)].reset_index(drop=True)
+        part.to_csv(folder / f"{split}.csv.gz", index=True, compression={"method": "gzip", "mtime": 0})
+    return parts
+
+
+def finalize(shard_root: Path, bundled: Path, seed: int = 0) -> dict:
+    """Write ``bundled/<subset>/{train,val,test}.csv.gz`` and ``bundled/summary.json`` from the shards.
+
+    Per subset: drop unusable cells, keep those near the hull without duplicates,
+    label them, split them. The same shards and seed give byte-identical files.
+    """
     references = json.loads((bundled / REFERENCES_FILE).read_text())
     summary = {"seed": seed, "subsets": {}}
     for subset in SUBSETS:
         rows = read_shards(shard_root, subset)
         if not rows:
             continue
-        reasons: Counter = Counter()
-        structures, energies, meta = [], [], []
-        for row in rows:
-            if row["status"] == "screen_failed":
-                reasons["no trial volume gave a finite energy"] += 1
-                continue
-            if row["status"] != "ok":
-                reasons["relaxation failed"] += 1
-                continue
-            structure = Structure.from_dict(row["structure"])
-            volume = structure.volume / len(structure)
-            try:
-                check_structure(structure)
-            except CrystalInputError:
-                reasons["atoms overlap after relaxation"] += 1
-                continue
-            if not VOLUME_PER_ATOM[0] <= volume <= VOLUME_PER_ATOM[1]:
-                reasons["volume per atom out of range"] += 1
-                continue
-            if row["max_force"] > MAX_FORCE or not np.isfinite(row["energy_per_atom"]):
-                reasons["not relaxed (max force > 0.5 eV/Å)"] += 1
-                continue
-            if any(el.symbol not in references for el in structure.composition.elements):
-                reasons["element without reference"] += 1
-                continue
-            structures.append(structure)
-            energies.append(row["energy_per_atom"])
-            meta.append(row)
-        energies = np.array(energies)
-        e_hull = _hull_energies(structures, energies, references)
-        keep = [i for i in range(len(structures)) if e_hull[i] <= MAX_E_ABOVE_HULL]
-        reasons["more than 1 eV/atom above the hull"] += len(structures) - len(keep)
-        kept_unique = _deduplicate([structures[i] for i in keep], energies[keep])
-        reasons["duplicate of a lower-energy structure"] += len(keep) - len(kept_unique)
-        keep = [keep[i] for i in kept_unique]
-        # The hull is recomputed on the final set, so e_above_hull refers to what ships.
-        final = [structures[i] for i in keep]
-        final_energy = energies[keep]
-        final_hull = _hull_energies(final, final_energy, references)
-        records = []
-        for number, (index, structure) in enumerate(zip(keep, final)):
-            composition = structure.composition
-            reference = sum(references[el.symbol]["energy_per_atom"] * n for el, n in composition.items())
-            formation = (final_energy[number] * len(structure) - reference) / len(structure)
-            records.append({
-                "material_id": f"{ID_PREFIX[subset]}-{number:05d}",
-                "cif": structure_to_cif(structure),
-                "formula": composition.reduced_formula,
-                "num_atoms": len(structure),
-                "spacegroup_number": SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number(),
-                "energy_per_atom": round(float(final_energy[number]), 5),
-                "formation_energy_per_atom": round(float(formation), 5),
-                "e_above_hull": round(float(max(final_hull[number], 0.0)), 5),
-                "relax_converged": bool(meta[index]["converged"]),
-                "source": meta[index]["source"],
-            })
+        structures, energies, meta, reasons = _usable_rows(rows, references)
+        keep = _near_hull_and_unique(structures, energies, references, reasons)
+        records = _labelled_records(
+            subset, [structures[i] for i in keep], energies[keep], [meta[i] for i in keep], references
+        )
         frame = pd.DataFrame.from_records(records)
-        order = np.random.default_rng(seed).permutation(len(frame))
-        cut_train = int(round(SPLIT_FRACTIONS["train"] * len(frame)))
-        cut_val = cut_train + int(round(SPLIT_FRACTIONS["val"] * len(frame)))
-        parts = {"train": order[:cut_train], "val": order[cut_train:cut_val], "test": order[cut_val:]}
-        (bundled / subset).mkdir(parents=True, exist_ok=True)
-        for split, rows_in_split in parts.items():
-            part = frame.iloc[np.sort(rows_in_split)].reset_index(drop=True)
-            part.to_csv(bundled / subset / f"{split}.csv.gz", index=True, compression={"method": "gzip", "mtime": 0})
+        parts = _write_splits(frame, bundled / subset, seed)
         summary["subsets"][subset] = {
             "candidates_relaxed": len(rows),
             "kept": len(frame),

@@ -19,6 +19,7 @@ The conversion from and to `CrystalBatch` is vectorised too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -78,11 +79,13 @@ class DenseCrystals:
 
     def to(self, device: torch.device | str) -> DenseCrystals:
         """A copy on ``device``."""
-        return DenseCrystals(**{f.name: _maybe(getattr(self, f.name), lambda t: t.to(device)) for f in fields(self)})
+        return DenseCrystals(**{f.name: _apply_unless_none(getattr(self, f.name), lambda t: t.to(device))
+                                for f in fields(self)})
 
     def index(self, rows: torch.Tensor | slice) -> DenseCrystals:
         """The crystals at ``rows`` (an index tensor or a slice): plain tensor slicing, no Python loop."""
-        return DenseCrystals(**{f.name: _maybe(getattr(self, f.name), lambda t: t[rows]) for f in fields(self)})
+        return DenseCrystals(**{f.name: _apply_unless_none(getattr(self, f.name), lambda t: t[rows])
+                                for f in fields(self)})
 
     def trimmed(self) -> DenseCrystals:
         """Drop padding columns that no crystal of this batch uses (saves work on mixed-size batches)."""
@@ -141,5 +144,8 @@ class DenseCrystals:
         )
 
 
-def _maybe(value, function):
+def _apply_unless_none(
+    value: torch.Tensor | None, function: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor | None:
+    """``function(value)`` for a tensor field; an absent optional field (``condition=None``) stays None."""
     return None if value is None else function(value)

@@ -1,14 +1,15 @@
 """How the bundled teaching sets are made: screen, relax with CHGNet, label, split.
 
-The build is the kit's own, rerunnable and seeded (``scripts/build_teaching_data.py``
-drives it). It runs in *shards*: shard ``k`` of a subset regenerates the same
-candidates from ``(seed, k)``, relaxes them and writes one small gzipped JSON
-Lines file. A build that is stopped resumes where it was; finished shards are
-committed, so the set can grow over several sessions.
+The build is the kit's own, rerunnable and seeded: a maintainer's tool, kept
+outside the installed package and driven by ``scripts/build_teaching_data.py``.
+It runs in *shards*: shard ``k`` of a subset regenerates the same candidates
+from ``(seed, k)``, relaxes them and writes one small gzipped JSON Lines file.
+A build that is stopped resumes where it was; finished shards are committed
+(``scripts/teaching_data/shards/``), so the set can grow over several sessions.
 
 Steps, for each shard:
 
-1. candidates from :mod:`crystalkit.data.teaching_candidates`;
+1. candidates from :mod:`.candidates`;
 2. a volume scan: every candidate is rescaled to a few volumes and CHGNet
    predicts all their energies in one batch; the volume of lowest enthalpy is
    kept (a batch of single points costs far less than relaxation steps);
@@ -17,8 +18,8 @@ Steps, for each shard:
    a step cap; unconverged relaxations are kept but flagged. Carbon is screened
    and relaxed under 10 GPa, like the AIRSS searches behind Carbon-24.
 
-:func:`finalize` then filters, deduplicates, labels (formation energy and
-energy above the subset's own hull) and splits. Labels are CHGNet predictions,
+:func:`.finalize.finalize` then filters, deduplicates, labels (formation energy
+and energy above the subset's own hull) and splits. Labels are CHGNet predictions,
 not DFT.
 """
 
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from crystalkit.data.teaching_candidates import GENERATORS, Candidate
+from .candidates import GENERATORS, Candidate
 
 __all__ = ["BuildConfig", "build_shard", "elemental_references", "shard_path", "read_shards"]
 

@@ -12,7 +12,7 @@ The teaching sets mirror the three kinds of public benchmark:
 
 Every generator here is a pure function of a seed, so a build that stops can
 restart and regenerate exactly the same candidates. The structures are only
-*guesses*: :mod:`crystalkit.data.teaching_build` relaxes them with CHGNet.
+*guesses*: :mod:`.build` relaxes them with CHGNet.
 """
 
 from __future__ import annotations

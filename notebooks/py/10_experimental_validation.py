@@ -1,0 +1,388 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 10 · Experimental validation: would a generated crystal survive contact with reality?
+#
+# **Learning goals**
+# - Relax a crystal with a universal machine-learned potential (CHGNet) and read what the relaxation says:
+#   energy drop, displacement, convergence, and what an unconverged run means.
+# - Decide whether a crystal is thermodynamically stable from its energy above the convex hull, and name the
+#   phases it would decompose into.
+# - Read symmetry at several tolerances, check oxidation states, charge balance and coordination.
+# - Simulate a powder X-ray diffraction pattern and decide which of several candidate crystals explains a
+#   measured pattern.
+#
+# **Prerequisites**: notebook 00 (lattice, fractional coordinates); notebook 03 (the baselines, which make our
+# candidates); notebook 09 helps.
+#
+# **Run time**: quick mode about a minute on two CPU cores (a few short relaxations); full mode a few minutes.
+
+# %% tags=["parameters"]
+QUICK = True   # short relaxations (the random crystal is cut off and flagged); False: let it converge
+SEED = 0       # rattling, random crystals and XRD noise
+STEPS = 60     # step limit for the random crystal in quick mode (full mode: 500)
+
+# %%
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+from pymatgen.core import Lattice, Structure
+
+from crystalkit.baselines import RandomSymmetricBaseline
+from crystalkit.errors import CrystalInputError
+from crystalkit.validation import (
+    RelaxationNotConvergedError, charge_balance, coordination_environments, elemental_references,
+    energy_above_hull, load_chgnet, oxidation_states, rank_candidates, relax, simulate_xrd, spacegroup_table,
+    symmetrize, xrd_similarity,
+)
+from crystalkit.widgets import view
+from crystalkit.widgets.xrd import xrd_comparison, xrd_figure
+
+torch.set_num_threads(1)   # small cells: one thread is fastest, and much faster on a busy machine
+rng = np.random.default_rng(SEED)
+steps_random = STEPS if QUICK else 500
+
+# %% [markdown]
+# ## 1. Relaxing a crystal with a universal potential
+#
+# A generative model places atoms; nothing says the forces on them vanish. *Relaxing* moves atoms and cell
+# downhill until every force is below a threshold `fmax` (0.05 eV/Å is the usual choice). Doing this with
+# density-functional theory costs minutes to hours per crystal; a universal machine-learned potential such as
+# **CHGNet** (Deng et al. 2023), trained on 1.5 million DFT calculations from the Materials Project, does it in
+# seconds with close to DFT accuracy for common chemistry. The optimiser is FIRE, a damped molecular dynamics that
+# speeds up while going downhill.
+#
+# We start from cubic SrTiO$_3$ with the lattice slightly off (3.95 Å instead of CHGNet's ~3.94 Å) and every atom
+# rattled by a few hundredths of an Å.
+
+# %%
+srtio3 = Structure(Lattice.cubic(3.95), ["Sr", "Ti", "O", "O", "O"],
+                   [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+rattled = Structure(srtio3.lattice, srtio3.species, srtio3.frac_coords + rng.normal(0, 0.01, (5, 3)))
+
+start = time.perf_counter()
+model = load_chgnet()                                   # loaded once, then cached
+print(f"CHGNet loaded in {time.perf_counter() - start:.1f} s")
+result = relax(rattled, fmax=0.05, steps=300)
+print(result.summary())
+
+# %% [markdown]
+# `relax` returns a `RelaxResult`: the initial and final structures, energies in eV/atom, the number of steps,
+# whether it **converged**, the largest remaining force, the RMS displacement of the atoms (Å) and the volume
+# change. The energy falls quickly, then the optimiser polishes the last meV:
+
+# %%
+fig = px.line(x=np.arange(len(result.trajectory_energies)), y=result.trajectory_energies, markers=True,
+              labels={"x": "FIRE step", "y": "energy (eV/atom)"}, title="CHGNet relaxation of rattled SrTiO3")
+fig.show()
+view(result.final_structure)
+
+# %% [markdown]
+# ### When a relaxation does not finish
+#
+# A step limit is necessary (a bad structure can wander for thousands of steps), so some relaxations stop before
+# the forces are small. The kit never hides this: the result says `converged=False` and a warning is raised;
+# with `strict=True` it is an error instead. Here we allow only three steps:
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    short = relax(rattled, steps=3, progress=False)
+print(short.summary())
+print("warning:", caught[-1].message)
+try:
+    relax(rattled, steps=3, strict=True, progress=False)
+except RelaxationNotConvergedError as error:
+    print(f"strict mode raised {type(error).__name__}; the partial result is kept: {error.result.steps} steps")
+
+# %% [markdown]
+# Input the potential cannot handle is refused *before* any computation: elements beyond plutonium (CHGNet was
+# trained on Z = 1-94), partially occupied sites (a potential needs one element per site) and atoms with no
+# neighbour within CHGNet's 6 Å cut-off.
+
+# %%
+americium_oxide = Structure(Lattice.cubic(5.4), ["Am", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+disordered = srtio3.copy()
+disordered.replace(0, {"Sr": 0.5, "Ba": 0.5})
+for bad in (americium_oxide, disordered):
+    try:
+        relax(bad)
+    except CrystalInputError as error:
+        print("refused:", error, "\n")
+
+# %% [markdown]
+# ### A random crystal is far from a minimum
+#
+# Now a crystal that chance made: a random symmetric SrTiO$_3$ from PyXtal (the random baseline of notebook 03).
+# It starts much higher in energy and needs many more steps. In quick mode we stop it early on purpose: look at
+# the flag.
+
+# %%
+random_crystal = RandomSymmetricBaseline({99: 1, 123: 1, 47: 1}).sample(["SrTiO3"], seed=SEED)[0][0]
+print("PyXtal space group:", random_crystal.properties["spacegroup"])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")   # the flag is in the result; we print it below
+    random_result = relax(random_crystal, steps=steps_random)
+print(random_result.summary())
+
+# %% [markdown]
+# ## 2. Energy above the convex hull
+#
+# Is relaxed SrTiO$_3$ *stable*? Not a question about its energy alone: it must be lower than any mixture of
+# other phases with the same overall composition, e.g. SrO + TiO$_2$. The lower convex envelope of the energies of
+# all known phases (the **convex hull**) is the energy that composition can reach; the height of a candidate above
+# it (eV/atom) is the energy it would release by decomposing.
+#
+# Energies must come from one model, so we build a small CHGNet reference: the elements (CHGNet energies shipped
+# with the kit) plus rock-salt SrO and rutile TiO$_2$, relaxed here.
+
+# %%
+sro = Structure(Lattice.cubic(5.16), ["Sr", "O"] * 4, [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0, 0, 0.5],
+                [0.5, 0, 0.5], [0, 0.5, 0], [0, 0.5, 0.5], [0.5, 0, 0]])
+tio2 = Structure(Lattice.tetragonal(4.59, 2.96), ["Ti", "Ti", "O", "O", "O", "O"],
+                 [[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0], [0.805, 0.195, 0.5],
+                  [0.195, 0.805, 0.5]])
+references = elemental_references(["Sr", "Ti", "O"])
+for name, crystal in (("SrO", sro), ("TiO2", tio2)):
+    relaxed = relax(crystal, progress=False)
+    references.append((crystal.composition, relaxed.energy_per_atom))
+    print(f"{name}: {relaxed.energy_per_atom:.3f} eV/atom, converged: {relaxed.converged}")
+pd.DataFrame([(c.reduced_formula, e) for c, e in references], columns=["phase", "energy (eV/atom)"])
+
+# %%
+for label, candidate in (("relaxed SrTiO3", result), ("relaxed random crystal", random_result),
+                         ("rattled SrTiO3, unrelaxed", rattled)):
+    hull = energy_above_hull(candidate, references)
+    print(f"{label:>27}: {hull.summary()}\n")
+
+# %% [markdown]
+# Read the three lines carefully:
+#
+# - relaxed perovskite SrTiO$_3$ lies **below** the hull of SrO + TiO$_2$, by about a quarter of an eV per atom
+#   (experiment agrees: SrO + TiO$_2$ → SrTiO$_3$ releases about 122 kJ/mol, 0.25 eV/atom; Jacob & Rajitha 2011).
+#   With this reference it is stable; a negative value means "below every known mixture". Against a complete
+#   reference (all of the Materials Project) the perovskite itself would be a reference phase, on the hull at 0.
+# - the random crystal: compare its number with the perovskite's. Relaxation can only go downhill to the *nearest*
+#   minimum, which may or may not be the perovskite; if the step limit stopped it, the result carries a flag (its
+#   true relaxed energy would be lower).
+# - the unrelaxed structure was scored with a single-point energy, and the result is flagged as such.
+#
+# A hull is only as good as its reference: a candidate can look stable because its competitors are missing.
+
+# %% [markdown]
+# ## 3. Symmetry at several tolerances
+#
+# Generated crystals are almost never exactly symmetric. A symmetry finder (spglib) accepts an operation if it
+# maps every atom to within `symprec` Å of an equal atom. A tight tolerance sees the rattled perovskite as
+# triclinic P1, a loose one as cubic Pm$\bar{3}$m. Watch what relaxation does to it: it stops as soon as every force
+# is below `fmax`, and near a shallow minimum that can leave atoms a few hundredths of an Å from the symmetric
+# positions, so the exact symmetry need not come back.
+
+# %%
+tolerances = (0.001, 0.01, 0.1, 0.5)
+table = pd.concat({
+    "rattled": spacegroup_table(rattled, tolerances).set_index("symprec")["symbol"],
+    "relaxed": spacegroup_table(result.final_structure, tolerances).set_index("symprec")["symbol"],
+    "random, start": spacegroup_table(random_crystal, tolerances).set_index("symprec")["symbol"],
+    "random, relaxed": spacegroup_table(random_result.final_structure, tolerances).set_index("symprec")["symbol"],
+}, axis=1)
+table
+
+# %%
+ideal = symmetrize(rattled, symprec=0.5)   # snap atoms onto the ideal positions of the group found at 0.5 Å
+print(spacegroup_table(ideal, (0.0001,)).to_string(index=False))
+
+# %% [markdown]
+# ## 4. Oxidation states, charge balance and coordination
+#
+# Chemistry gives three quick sanity checks:
+#
+# - **oxidation states from the structure**: the bond-valence method estimates each ion's charge from its bond
+#   lengths (Brown 1985); if the geometry is too strange, the kit falls back to guesses from the formula and
+#   *says so* in `method`;
+# - **charge balance from the composition** (SMACT, the test used by the CDVAE/DiffCSP validity metric);
+# - **coordination**: how many neighbours each atom has, and which (CrystalNN).
+
+# %%
+for label, crystal in (("relaxed SrTiO3", result.final_structure), ("relaxed random", random_result.final_structure)):
+    states = oxidation_states(crystal)
+    print(f"{label}: {states.method}, {states.by_element} {states.note}")
+print(charge_balance("SrTiO3"))
+print(charge_balance("Sr2TiO"))   # too few anions for any known oxidation states
+
+# %%
+pd.concat({"relaxed SrTiO3": coordination_environments(result.final_structure),
+           "relaxed random": coordination_environments(random_result.final_structure)})
+
+# %% [markdown]
+# ## 5. Simulated powder X-ray diffraction
+#
+# Powder XRD is how a crystal is identified in the lab. Bragg's law, $\lambda = 2d\sin\theta$, puts a peak at
+# every lattice-plane spacing $d$; the atoms on those planes set its height. `simulate_xrd` takes pymatgen's
+# sticks (Cu K$\alpha$, $\lambda$ = 1.5418 Å), draws each as a peak of width `fwhm` (degrees 2$\theta$) on a grid, and
+# can add seeded noise, so that simulated and "measured" patterns can be compared point by point.
+
+# %%
+clean = simulate_xrd(result.final_structure, fwhm=0.15)
+noisy = simulate_xrd(result.final_structure, fwhm=0.25, profile="pseudo_voigt", noise=0.02, seed=SEED)
+fig = go.Figure()
+fig.add_bar(x=clean.peak_two_theta, y=clean.peak_intensity / 100, width=0.15, name="sticks", hovertext=clean.peak_hkl)
+fig.add_scatter(x=clean.two_theta, y=clean.intensity, name="Gaussian, fwhm 0.15°")
+fig.add_scatter(x=noisy.two_theta, y=noisy.intensity, name="pseudo-Voigt, fwhm 0.25°, 2 % noise", opacity=0.6)
+fig.update_layout(title="Simulated XRD of relaxed SrTiO3 (Cu Kα)", xaxis_title="2θ (degrees)",
+                  yaxis_title="intensity")
+fig.show()
+
+# %% [markdown]
+# ### Comparing two patterns
+#
+# We score two patterns by the **cosine similarity** of their intensity vectors: 1 for identical patterns (whatever
+# their overall scale, which is arbitrary in an experiment), near 0 when no peaks overlap. Broadening is what makes
+# this work: sticks at 32.40° and 32.41° do not overlap at all, broadened peaks almost entirely.
+#
+# A crystal whose lattice is 1-2 % too large (common: generated crystals, and GGA-trained potentials such as
+# CHGNet, overestimate lattice constants slightly) has every peak shifted, more at high angle, and its plain cosine
+# collapses. The **strain-tolerant** score also tries stretching the candidate's lattice by up to `max_strain` and
+# keeps the best, reporting the stretch it needed. The same crystal moved, rotated or described in another cell
+# scores exactly 1.
+
+# %%
+experiment = Structure(Lattice.cubic(3.905), srtio3.species, srtio3.frac_coords)   # the measured lattice
+target = simulate_xrd(experiment, fwhm=0.2, profile="pseudo_voigt", noise=0.01, seed=SEED, label="measured SrTiO3")
+relaxed = simulate_xrd(result.final_structure)
+supercell = simulate_xrd(result.final_structure * (2, 1, 1))
+print(f"relaxed vs measured, plain cosine:  {xrd_similarity(target, relaxed):.3f}")
+print(f"relaxed vs measured, ±2 % lattice:  {xrd_similarity(target, relaxed, max_strain=0.02):.3f}")
+print(f"relaxed vs its 2x1x1 supercell:     {xrd_similarity(relaxed, supercell):.3f}")
+
+# %% [markdown]
+# ## 6. Exercise: which candidate explains this pattern?
+#
+# A diffractometer measured the pattern `target` above. A generative model proposed candidate crystals for
+# SrTiO$_3$: several random symmetric ones, the relaxed random crystal, and the CHGNet-relaxed perovskite. We also
+# throw in BaTiO$_3$ from prototype substitution. `rank_candidates` simulates each with the target's settings and
+# sorts them by strain-tolerant similarity; the widget lets you flip through them with the crystal beside its
+# pattern.
+
+# %%
+baseline = RandomSymmetricBaseline({221: 1, 99: 2, 123: 2, 47: 1, 25: 1})
+candidates = baseline.sample(["SrTiO3"], num_samples=4, seed=SEED)[0]
+batio3 = result.final_structure.copy()
+batio3.replace_species({"Sr": "Ba"})
+batio3.scale_lattice(4.03**3)
+candidates += [random_result.final_structure, batio3, result.final_structure]
+names = [f"random, group {c.properties['spacegroup']}" for c in candidates[:4]]
+names += ["random, relaxed", "BaTiO3", "relaxed perovskite"]
+ranking = rank_candidates(target, candidates, names=names, max_strain=0.02)
+ranking
+
+# %%
+xrd_comparison(target, candidates, names=names, max_strain=0.02)
+
+# %% [markdown]
+# The relaxed perovskite explains the pattern once its lattice is shrunk by about 1 % (CHGNet's lattice error),
+# BaTiO$_3$ has the same peak sequence shifted further than the tolerance allows, and the random crystals match
+# poorly. Compare the two similarity columns: the plain cosine punishes a 1 % lattice error so hard that the right
+# answer can rank below a wrong crystal. Always say which score you used.
+#
+# For a closer look at one candidate (the stretched pattern is dotted):
+
+# %%
+best = ranking.index[0]
+xrd_figure(target, candidates[best], strain=ranking.loc[best, "strain"]).show()
+
+# %% [markdown]
+# ## Summary
+#
+# - `relax` (CHGNet + FIRE) returns energies in eV/atom, displacement and a **convergence flag**; unconverged runs
+#   warn (or raise with `strict=True`), unsupported input is refused before any work.
+# - `energy_above_hull` compares a candidate to the convex hull of a reference set computed with the same model,
+#   and names the decomposition products; negative means below every known mixture, and the result carries flags
+#   for unrelaxed or unconverged energies.
+# - Symmetry depends on the tolerance: report space groups at several `symprec` values.
+# - Bond-valence oxidation states, SMACT charge balance and CrystalNN coordination are quick chemical checks.
+# - Simulated XRD turns a crystal into what an experiment sees; cosine similarity of broadened patterns (with a
+#   strain tolerance for lattice errors) ranks candidates against a measured pattern.
+#
+# ## Exercises
+#
+# 1. Relax the random crystal to convergence (`steps=1000`). How far above the hull does it end, and in which
+#    space group (at `symprec=0.1`)?
+# 2. Make the target pattern noisier (`noise=0.05`) and broader (`fwhm=0.5`). Does the ranking change? Which
+#    score degrades more, and why?
+# 3. Replace the elemental references by ones 0.1 eV/atom lower for oxygen. How does the energy above hull of
+#    relaxed SrTiO$_3$ change? Explain with the formation energy.
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# long = relax(random_crystal, steps=1000)
+# print(long.summary())
+# print(energy_above_hull(long, references).summary())
+# print(spacegroup_table(long.final_structure, (0.1,)))
+# ```
+# Relaxation finds the *nearest* minimum, not the best one. Depending on the start (try other seeds), a random
+# crystal ends in the perovskite basin (with seed 0 it gets within a few meV/atom of the perovskite, in a slightly
+# polar tetragonal cell) or in a local minimum tens to hundreds of meV/atom higher, often of low symmetry.
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# target2 = simulate_xrd(experiment, fwhm=0.5, noise=0.05, seed=SEED)
+# rank_candidates(target2, candidates, names=names)
+# ```
+# The right answer usually stays first, but all scores drop and move closer together: noise adds a random
+# component to every vector (lowering every cosine), while broad peaks overlap more easily, so wrong candidates
+# gain. The plain cosine of the strained candidate *improves* with broader peaks, since a shifted peak still
+# overlaps a broad one.
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# shifted = [(c, e - 0.1) if c.reduced_formula == "O2" else (c, e) for c, e in references]
+# print(energy_above_hull(result, shifted).summary())
+# ```
+# Lowering the oxygen reference raises the formation energies of SrO, TiO$_2$ and SrTiO$_3$ by 0.1 eV times
+# their oxygen fraction (3/5 for SrTiO$_3$, 1/2 and 2/3 for the oxides). The hull of SrO + TiO$_2$ at the
+# SrTiO$_3$ composition has the same oxygen fraction (3/5), so it moves by the same amount and the energy above
+# hull does not change: only competing phases with a different oxygen content would change it.
+# </details>
+#
+# ## Key papers
+#
+# - B. Deng et al., *CHGNet as a pretrained universal neural network potential for charge-informed atomistic
+#   modelling*, Nat. Mach. Intell. 5, 1031 (2023).
+# - E. Bitzek et al., *Structural relaxation made simple* (FIRE), Phys. Rev. Lett. 97, 170201 (2006).
+# - W. Sun et al., *The thermodynamic scale of inorganic crystalline metastability*, Sci. Adv. 2, e1600225 (2016).
+# - K. T. Jacob, G. Rajitha, *Thermodynamic properties of strontium titanates: Sr2TiO4, Sr3Ti2O7, Sr4Ti3O10, and
+#   SrTiO3*, J. Chem. Thermodyn. 43, 51 (2011).
+# - S. P. Ong et al., *Li-Fe-P-O2 phase diagram from first principles calculations*, Chem. Mater. 20, 1798 (2008)
+#   (convex hulls from computed energies).
+# - I. D. Brown, D. Altermatt, *Bond-valence parameters obtained from a systematic analysis of the Inorganic
+#   Crystal Structure Database*, Acta Cryst. B 41, 244 (1985).
+# - D. W. Davies et al., *Computational screening of all stoichiometric inorganic materials*, Chem 1, 617 (2016)
+#   (SMACT).
+# - H. Pan et al., *Benchmarking coordination number prediction algorithms on inorganic crystal structures*,
+#   Inorg. Chem. 60, 1590 (2021) (CrystalNN).
+# - A. Togo, K. Shinohara, I. Tanaka, *Spglib: a software library for crystal symmetry search*, Sci. Technol.
+#   Adv. Mater. Meth. 4, 2384822 (2024).
+# - S. P. Ong et al., *Python Materials Genomics (pymatgen)*, Comput. Mater. Sci. 68, 314 (2013) (XRD simulation).
