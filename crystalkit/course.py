@@ -2,7 +2,9 @@
 
 ``make course`` calls ``python -m crystalkit.course``; the tests call
 :func:`run_notebook` on each notebook. Each notebook runs in its own process,
-so the peak memory we report is that notebook's kernel alone.
+so the peak memory we report is that notebook's kernel alone. :func:`course_map`
+is the map of the course that notebook 00 shows: the plan, with each notebook's
+status read from the files, so the map stays true as notebooks land.
 
 Headless, nglview's front end is absent, so the runner asks the kit's viewer
 for its static plotly view (``CRYSTALKIT_VIEWER=plotly``) and plotly for a
@@ -19,8 +21,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["NotebookRun", "run_notebook", "run_course", "course_notebooks"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COURSE_PLAN", "NotebookRun", "course_map", "course_notebooks", "run_course", "run_notebook"]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -50,6 +56,66 @@ class NotebookRun:
 def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     """The course notebooks in order (``NN_name.ipynb``)."""
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+#: The whole course as planned, in order: (number, notebook, what a learner leaves with). Notebooks land one
+#: issue at a time, so whether each exists yet is read from the notebooks folder by :func:`course_map`, never
+#: written here.
+COURSE_PLAN: tuple[tuple[str, str, str], ...] = (
+    ("00", "start here", "what a generative model for crystals does (CSP vs de novo), how to run the kit, this map"),
+    ("01", "representations", "how a crystal becomes numbers, and which symmetries each form keeps"),
+    ("02", "datasets", "the teaching sets and the public benchmarks: splits, duplicates, leakage"),
+    ("03", "baselines", "random symmetric structures and prototype substitution: the bar any model must beat"),
+    ("04", "VAE", "encoder, latent space, decoder; reconstruction"),
+    ("05", "GAN and normalizing flow", "adversarial training and mode collapse; exact likelihood, change of variables"),
+    ("06", "diffusion", "joint diffusion of lattice, wrapped coordinates and types; watch a crystal form"),
+    ("07", "flow matching", "flows on the torus; sampling steps against quality, beside diffusion"),
+    ("08", "language models and GFlowNets", "a transformer over crystal tokens; sampling in proportion to a reward"),
+    ("09", "evaluation", "the standard metrics exactly as the papers compute them, and their pitfalls"),
+    ("10", "experimental validation", "relaxation, energy above hull, symmetry, XRD, oxidation states"),
+    ("11", "disorder and defects", "partial occupancy, ordered approximants, SQS, point defects in supercells"),
+    ("12", "explainability", "SHAP on property models and generators; latent and attention probes"),
+    ("13", "inverse design", "property-conditioned generation, synthesis-aware filters"),
+    ("14", "capstone", "every family on the same task and metrics, side by side"),
+)
+
+
+def course_map(folder: Path | str | None = None) -> pd.DataFrame:
+    """The course map: every planned notebook, with its status read from the notebooks folder.
+
+    A notebook is ``"available"`` when a file ``NN_*.ipynb`` with its number is in ``folder``, otherwise
+    ``"planned"``; so the map stays true as notebooks land. A notebook in the folder that the plan lacks is
+    listed too (status ``"available, not in the plan"``), so nothing the reader can open is missing from the map.
+
+    Args:
+        folder: the folder of the course notebooks; default the repository's ``notebooks/``.
+
+    Returns:
+        A pandas DataFrame indexed by notebook number (``"00"``, ...) with columns ``notebook``,
+        ``you leave with``, ``status`` and ``file`` (the notebook's file name, empty while planned).
+
+    Raises:
+        CrystalInputError: ``folder`` is not a folder (e.g. the kit was installed without its notebooks).
+    """
+    import pandas as pd
+
+    from crystalkit.errors import CrystalInputError
+
+    folder = NOTEBOOKS if folder is None else Path(folder)
+    if not folder.is_dir():
+        raise CrystalInputError(
+            f"No notebooks folder at {folder}: pass the folder that holds the course's NN_name.ipynb files, "
+            "e.g. course_map('path/to/crystalkit/notebooks')."
+        )
+    present = {path.name[:2]: path.name for path in course_notebooks(folder)}
+    rows = [{"#": number, "notebook": title, "you leave with": leave_with,
+             "status": "available" if number in present else "planned", "file": present.get(number, "")}
+            for number, title, leave_with in COURSE_PLAN]
+    planned = {number for number, _, _ in COURSE_PLAN}
+    rows += [{"#": number, "notebook": name[3:-len(".ipynb")].replace("_", " "), "you leave with": "",
+              "status": "available, not in the plan", "file": name}
+             for number, name in sorted(present.items()) if number not in planned]
+    return pd.DataFrame(rows).sort_values("#", kind="stable").set_index("#")
 
 
 def _execute_here(notebook: Path, output: Path, parameters: dict) -> None:

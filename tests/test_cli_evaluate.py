@@ -65,6 +65,22 @@ def test_per_target_csv_and_strict(files, capsys, tmp_path):
     assert list(frame["material_id"]) == ["mp-1", "mp-2", "mp-3"] and list(frame["matched"]) == [True, True, False]
 
 
+def test_oxidation_states_option(tmp_path, capsys):
+    cacdo3 = cubic_perovskite(a_site="Ca", b_site="Cd", anion="O")  # charge balanced under SMACT-14 only
+    targets = _write(tmp_path / "t.csv", [("x-1", structure_to_cif(cacdo3))])
+    samples = _write(tmp_path / "s.csv", [("x-1", structure_to_cif(equivalent_copy(cacdo3, seed=1)))])
+    rates = {}
+    for choice in ("smact14", "icsd24"):
+        status, out, _ = _run(capsys, "--generated", samples, "--targets", targets, "--json",
+                              "--oxidation-states", choice)
+        summary = json.loads(out)
+        assert status == 0 and summary["oxidation states"] == choice
+        rates[choice] = summary["match rate (%)"]
+    assert rates == {"smact14": 100.0, "icsd24": 0.0}
+    status, out, _ = _run(capsys, "--generated", samples, "--targets", targets, "--json")
+    assert json.loads(out)["oxidation states"] == "smact14"  # the published list by default
+
+
 def test_dng_task(files, capsys):
     targets, samples = files
     status, out, _ = _run(capsys, "--task", "dng", "--generated", samples, "--targets", targets, "--train", targets,

@@ -243,3 +243,22 @@ def test_csp_table_asks_a_generator_once_for_the_largest_k():
 def test_csp_table_bad_input_raises(methods, ks, message):
     with pytest.raises(CrystalInputError, match=message):
         csp_table(methods, [rock_salt(), cubic_perovskite()], ks=ks, n_jobs=1)
+
+
+def test_oxidation_state_list_decides_whether_a_target_can_match():
+    target = cubic_perovskite(a_site="Ca", b_site="Cd", anion="O")  # CaCdO3: balances under SMACT-14 only
+    perfect = equivalent_copy(target, seed=2)
+    default = csp_metrics([perfect], [target], n_jobs=1)
+    icsd24 = csp_metrics([perfect], [target], n_jobs=1, oxidation_states="icsd24")
+    assert default.oxidation_states == "smact14" and default.summary()["oxidation_states"] == "smact14"
+    assert default.match_rate == 1.0 and default.targets[0].target_validity.compositional
+    assert icsd24.match_rate == 0.0 and not icsd24.targets[0].target_validity.compositional
+    table = csp_table({"perfect": [[perfect]]}, [target], oxidation_states="icsd24", n_jobs=1)
+    assert list(table["match rate"]) == [0.0]
+
+
+def test_unknown_oxidation_state_list_raises():
+    with pytest.raises(CrystalInputError, match="oxidation_states must be one of"):
+        csp_metrics([rock_salt()], [rock_salt()], n_jobs=1, oxidation_states="icsd16")
+    with pytest.raises(CrystalInputError, match="oxidation_states must be one of"):
+        csp_table({"a": [[rock_salt()]]}, [rock_salt()], n_jobs=1, oxidation_states="wiki")

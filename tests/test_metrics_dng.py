@@ -114,3 +114,15 @@ def test_bad_input():
         dng_metrics(generated, reference, e_above_hull=np.zeros(len(generated)))
     with pytest.raises(CrystalInputError, match="cut-offs"):
         dng_metrics(generated, reference, dataset="unknown_set")
+
+
+def test_oxidation_state_list_changes_comp_valid():
+    reference = [cubic_perovskite()]
+    generated = [cubic_perovskite(), cubic_perovskite(a_site="Ca", b_site="Cd", anion="O")]  # CaCdO3: SMACT-14 only
+    default = dng_metrics(generated, reference, n_jobs=1)
+    icsd24 = dng_metrics(generated, reference, n_jobs=1, oxidation_states="icsd24")
+    assert default.oxidation_states == "smact14" and icsd24.oxidation_states == "icsd24"
+    assert default.comp_valid == 1.0 and icsd24.comp_valid == 0.5
+    assert list(icsd24.to_frame()["comp_valid"]) == [True, False]
+    with pytest.raises(CrystalInputError, match="oxidation_states must be one of"):
+        dng_metrics(generated, reference, n_jobs=1, oxidation_states="icsd16")

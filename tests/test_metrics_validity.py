@@ -32,10 +32,67 @@ def test_compositional_validity_known_formulas(formula, expected):
 
 
 def test_pauling_test_can_be_switched_off():
-    # Si3N balances only with an oxidation-state choice that makes the more
-    # electronegative element the cation: charge neutral, but not chemical.
-    assert compositional_validity("Si3N") is False
-    assert compositional_validity("Si3N", use_pauling_test=False) is True
+    # Na2Cl balances only with sodium as the anion (Na-1 in SMACT-14) and
+    # chlorine as the cation: charge neutral, but not chemical.
+    assert compositional_validity("Na2Cl") is False
+    assert compositional_validity("Na2Cl", use_pauling_test=False) is True
+
+
+def test_si3n_depends_on_the_oxidation_state_list():
+    # SMACT-14 lists Si+1, so 3 Si(+1) + N(-3) balances with Si the cation.
+    assert compositional_validity("Si3N", oxidation_states="smact14") is True
+    # ICSD-24 has no Si+1: only N as the cation (Si-1, N+3) balances, which the Pauling test forbids.
+    assert compositional_validity("Si3N", oxidation_states="icsd24") is False
+    assert compositional_validity("Si3N", oxidation_states="icsd24", use_pauling_test=False) is True
+
+
+@pytest.mark.parametrize(
+    "formula, why",
+    [
+        ("CaCl", "Ca+1 is only in SMACT-14"),
+        ("MgF", "Mg+1 is only in SMACT-14"),
+        ("Ti2O", "Ti+1 is only in SMACT-14"),
+        ("OF2", "O+2 is only in SMACT-14"),
+        ("CaCdO3", "a Perov-5 formula: Ca+1, Cd+2, O-1 under SMACT-14"),
+        ("BaCaN3", "a Perov-5 formula: Ba+2, Ca+1, N-1 under SMACT-14"),
+    ],
+)
+def test_formulas_that_balance_only_under_smact14(formula, why):
+    assert compositional_validity(formula, oxidation_states="smact14") is True, why
+    assert compositional_validity(formula, oxidation_states="icsd24") is False, why
+
+
+def test_iron_minus_two_only_in_smact14():
+    # Fe-2 (and -1) are SMACT-14 states that ICSD-24 dropped; without the alloy rule Na2Fe needs Fe-2.
+    assert compositional_validity("Na2Fe", include_alloys=False, oxidation_states="smact14") is True
+    assert compositional_validity("Na2Fe", include_alloys=False, oxidation_states="icsd24") is False
+
+
+def test_default_list_is_the_published_smact14():
+    assert validity_module.DEFAULT_OXIDATION_STATES == "smact14"
+    assert compositional_validity("CaCl") is compositional_validity("CaCl", oxidation_states="smact14") is True
+    assert check_validity(rock_salt()).compositional is True
+
+
+def test_both_lists_agree_on_ordinary_formulas():
+    for formula in ("NaCl", "SrTiO3", "Fe2O3", "LiF"):
+        assert compositional_validity(formula, oxidation_states="icsd24") is True
+    assert compositional_validity("KF2", oxidation_states="icsd24") is False
+
+
+def test_the_two_lists_are_cached_apart():
+    validity_module._smact_valid.cache_clear()
+    assert compositional_validity("CaCl", oxidation_states="icsd24") is False
+    assert compositional_validity("CaCl", oxidation_states="smact14") is True  # not the cached icsd24 answer
+    assert validity_module._smact_valid.cache_info().currsize == 2
+
+
+@pytest.mark.parametrize("choice", ["icsd16", "SMACT14", "", None])
+def test_unknown_oxidation_state_list_is_a_clear_error(choice):
+    with pytest.raises(CrystalInputError, match="smact14"):
+        compositional_validity("NaCl", oxidation_states=choice)
+    with pytest.raises(CrystalInputError, match="oxidation_states"):
+        check_validity(rock_salt(), oxidation_states=choice)
 
 
 def test_elements_without_oxidation_states_are_invalid_not_an_error():
@@ -45,7 +102,9 @@ def test_elements_without_oxidation_states_are_invalid_not_an_error():
 
 
 def test_alloy_rule_can_be_switched_off():
-    assert compositional_validity("Fe3Al", include_alloys=False) is False
+    # Cu3Au is an alloy; no oxidation states balance it (Au has no -3 in either list).
+    assert compositional_validity("Cu3Au") is True
+    assert compositional_validity("Cu3Au", include_alloys=False) is False
 
 
 def test_composition_counts_reduce_by_gcd_and_sort_by_atomic_number():

@@ -3,6 +3,7 @@
 CSP (default)::
 
     crystalkit evaluate --generated samples.csv --targets test.csv [--k 20] [--validity published]
+                        [--oxidation-states smact14|icsd24]
 
 De novo::
 
@@ -52,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="CSP: use the first K samples of each target (default: all of them)")
     parser.add_argument("--validity", choices=("published", "structural", "none"), default="published",
                         help="CSP validity rule (default: published = CDVAE/DiffCSP)")
+    parser.add_argument("--oxidation-states", choices=("smact14", "icsd24"), default="smact14",
+                        help="SMACT oxidation-state list of the charge test (default: smact14, as the published "
+                             "protocol; icsd24: SMACT 3+'s default list)")
     parser.add_argument("--strict", action="store_true",
                         help="CSP: also report the match rate at pymatgen's stricter default tolerances")
     parser.add_argument("--train", type=Path, default=None, help="dng: training CSV for novelty")
@@ -101,7 +105,8 @@ def _evaluate_csp(args, progress):
     without = sum(1 for material_id in target_ids if not grouped[material_id])
     predicted = [(grouped[m][: args.k] if args.k else grouped[m]) or [None] for m in target_ids]
     k = args.k or max(len(p) for p in predicted)
-    result = csp_metrics(predicted, targets, k=k, validity=args.validity, n_jobs=args.jobs, progress=progress)
+    result = csp_metrics(predicted, targets, k=k, validity=args.validity, n_jobs=args.jobs, progress=progress,
+                         oxidation_states=args.oxidation_states)
     summary = {
         "targets": len(targets),
         "sample rows": len(samples),
@@ -109,6 +114,7 @@ def _evaluate_csp(args, progress):
         "targets without samples": without,
         "k": result.k,
         "validity": result.validity,
+        "oxidation states": result.oxidation_states,
         "target must be valid": result.require_valid_target,
         "tolerances": "stol={stol} ltol={ltol} angle_tol={angle_tol}".format(**result.matcher),
         "match rate (%)": 100 * result.match_rate,
@@ -118,7 +124,7 @@ def _evaluate_csp(args, progress):
     }
     if args.strict:
         strict = csp_metrics(predicted, targets, k=k, validity=args.validity, matcher=STRICT_MATCHER,
-                             n_jobs=args.jobs, progress=progress)
+                             n_jobs=args.jobs, progress=progress, oxidation_states=args.oxidation_states)
         summary["strict tolerances"] = "stol={stol} ltol={ltol} angle_tol={angle_tol}".format(**strict.matcher)
         summary["match rate strict (%)"] = 100 * strict.match_rate
         summary["RMSE strict"] = strict.rmse
@@ -134,8 +140,9 @@ def _evaluate_dng(args, progress):
     reference, _ = _read_reference(args.targets)
     train = None if args.train is None else _read_reference(args.train)[0]
     result = dng_metrics(generated, reference, train=train, dataset=args.dataset, n_jobs=args.jobs,
-                         progress=progress)
-    summary = {"unreadable samples": len(generated_errors), **result.summary()}
+                         progress=progress, oxidation_states=args.oxidation_states)
+    summary = {"unreadable samples": len(generated_errors), "oxidation states": result.oxidation_states,
+               **result.summary()}
     for number, note in enumerate(result.notes, 1):
         summary[f"note {number}"] = note
     return summary, result.to_frame()

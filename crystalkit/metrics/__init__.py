@@ -4,7 +4,9 @@ Two tasks, two entry points:
 
 * :func:`csp_metrics`: crystal structure prediction (composition given):
   match rate and RMSE against targets, k samples per target, with the
-  published validity rule of CDVAE / DiffCSP by default; :func:`csp_table`
+  published validity rule of CDVAE / DiffCSP by default (SMACT's SMACT-14
+  oxidation states, as the published runs used; ``oxidation_states="icsd24"``
+  for SMACT 3+'s default list); :func:`csp_table`
   scores several methods at several k as one table.
 * :func:`dng_metrics`: de novo generation: validity, coverage (COV-R /
   COV-P), Wasserstein distances, uniqueness, novelty, share of P1, S.U.N.
@@ -54,7 +56,14 @@ from crystalkit.metrics.pitfalls import (
     tolerance_sweep,
 )
 from crystalkit.metrics.sampler_steps import steps_versus_quality
-from crystalkit.metrics.validity import Validity, check_validity, compositional_validity, structural_validity
+from crystalkit.metrics.validity import (
+    DEFAULT_OXIDATION_STATES,
+    OXIDATION_STATE_LISTS,
+    Validity,
+    check_validity,
+    compositional_validity,
+    structural_validity,
+)
 
 __all__ = [  # noqa: RUF022 -- grouped by topic, not sorted
     # CSP
@@ -63,6 +72,7 @@ __all__ = [  # noqa: RUF022 -- grouped by topic, not sorted
     "dng_metrics", "DNGResult", "uniqueness", "novelty", "p1_share", "space_group_numbers", "sun_rate", "SUNResult",
     # building blocks
     "check_validity", "Validity", "structural_validity", "compositional_validity",
+    "OXIDATION_STATE_LISTS", "DEFAULT_OXIDATION_STATES",
     "structure_fingerprint", "composition_fingerprint", "scale_composition_fingerprints", "featurize",
     "clear_fingerprint_cache",
     "coverage", "CoverageResult", "COVERAGE_CUTOFFS", "coverage_cutoffs",

@@ -20,8 +20,10 @@ a prediction is tried only if it is *valid* by the de novo definition of
 SMACT charge balanced (Pauling test; elements and all-metal compositions
 pass), and a computable CrystalNN fingerprint. At ``k = 1`` DiffCSP also
 requires the *target* to be valid, so a target that SMACT does not find
-charge balanced can never be matched (about 1.6 % of Perov-5 test targets
-with SMACT 4.0.2). ``validity="structural"`` only requires the prediction to
+charge balanced can never be matched. The charge test uses SMACT's SMACT-14
+oxidation states by default, as smact 2.2.1 did when the published numbers
+were made; ``oxidation_states="icsd24"`` uses SMACT 3+'s default list
+(see :mod:`crystalkit.metrics.validity`). ``validity="structural"`` only requires the prediction to
 be structurally valid, ``validity="none"`` tries everything; neither checks
 the target unless ``require_valid_target=True``.
 
@@ -47,7 +49,14 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.metrics import fingerprints as _fingerprints
 from crystalkit.metrics._parallel import AUTO_PROGRESS_MIN_TASKS, resolve_jobs, run_ordered
 from crystalkit.metrics.matching import STANDARD_MATCHER, make_matcher, prepare, rms_dist
-from crystalkit.metrics.validity import Validity, compositional_validity, structural_validity
+from crystalkit.metrics.validity import (
+    DEFAULT_OXIDATION_STATES,
+    OxidationStates,
+    Validity,
+    compositional_validity,
+    oxidation_state_list,
+    structural_validity,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +124,7 @@ class CSPResult:
         require_valid_target: whether an invalid target counted as unmatched.
         matcher: the matcher tolerances.
         targets: one :class:`TargetResult` per target, in input order.
+        oxidation_states: SMACT's oxidation-state list of the charge test.
     """
 
     match_rate: float
@@ -124,6 +134,7 @@ class CSPResult:
     require_valid_target: bool
     matcher: dict
     targets: tuple[TargetResult, ...]
+    oxidation_states: str = DEFAULT_OXIDATION_STATES
 
     @property
     def n_targets(self) -> int:
@@ -148,6 +159,7 @@ class CSPResult:
             "k": self.k,
             "validity": self.validity,
             "require_valid_target": self.require_valid_target,
+            "oxidation_states": self.oxidation_states,
             "n_match_errors": self.n_errors,
             **{f"matcher_{name}": value for name, value in self.matcher.items()},
         }
@@ -183,6 +195,7 @@ def csp_metrics(
     *,
     require_valid_target: bool | None = None,
     progress: bool | None = None,
+    oxidation_states: OxidationStates = DEFAULT_OXIDATION_STATES,
 ) -> CSPResult:
     """CSP match rate and RMSE, by default exactly as the published scripts compute them.
 
@@ -203,6 +216,9 @@ def csp_metrics(
             as unmatched; default: ``True`` for ``validity="published"`` at
             ``k == 1`` (DiffCSP), else ``False`` (DiffCSP at k > 1, CDVAE).
         progress: show a progress bar (``None``: for long runs only).
+        oxidation_states: SMACT's list for the charge test: ``"smact14"``
+            (default, the list the published numbers were computed with) or
+            ``"icsd24"`` (SMACT 3+'s default; it balances some formulas SMACT-14 does not, and vice versa).
 
     Returns:
         A :class:`CSPResult` with ``match_rate``, ``rmse`` and per-target results.
@@ -210,15 +226,17 @@ def csp_metrics(
     Raises:
         CrystalInputError: lengths differ, a list is empty, ``k < 1``, a
             list is longer than ``k``, an entry is not a Structure, a crystal
-            is disordered, or ``validity`` is unknown.
+            is disordered, or ``validity`` or ``oxidation_states`` is unknown.
     """
     samples, k_used = _normalise_inputs(predicted, targets, k)
     if validity not in _MODES:
         raise CrystalInputError(f"validity must be one of {_MODES}, got {validity!r}.")
+    oxidation_state_list(oxidation_states)
     require_target = (validity == "published" and k_used == 1) if require_valid_target is None else bool(
         require_valid_target)
     matcher = make_matcher(matcher if isinstance(matcher, StructureMatcher) else (matcher or STANDARD_MATCHER))
-    tasks = [(i, target, samples[i], validity, require_target, matcher) for i, target in enumerate(targets)]
+    tasks = [(i, target, samples[i], validity, require_target, matcher, oxidation_states)
+             for i, target in enumerate(targets)]
     n_pairs = sum(len(s) for s in samples)
     jobs = min(resolve_jobs(n_jobs, n_pairs), len(tasks))
     show = n_pairs >= AUTO_PROGRESS_MIN_TASKS if progress is None else progress
@@ -235,6 +253,7 @@ def csp_metrics(
         require_valid_target=require_target,
         matcher={"stol": matcher.stol, "ltol": matcher.ltol, "angle_tol": matcher.angle_tol},
         targets=results,
+        oxidation_states=oxidation_states,
     )
 
 
@@ -248,6 +267,7 @@ def csp_table(
     matcher: StructureMatcher | dict | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    oxidation_states: OxidationStates = DEFAULT_OXIDATION_STATES,
 ) -> pd.DataFrame:
     """Match rate and RMSE of several methods at several k: one row per (method, k), in the order given.
 
@@ -268,7 +288,7 @@ def csp_table(
         targets: the true structures.
         ks: the numbers of samples per target to score at, e.g. ``(1, 20)``.
         seed: the seed passed to generators (samples given as lists ignore it).
-        validity, matcher, n_jobs, progress: as in :func:`csp_metrics`.
+        validity, matcher, n_jobs, progress, oxidation_states: as in :func:`csp_metrics`.
 
     Returns:
         A pandas DataFrame with columns ``method``, ``k``, ``match rate``
@@ -280,11 +300,12 @@ def csp_table(
     Raises:
         CrystalInputError: no methods, a k that is not a positive integer, a
             method with a sample list count different from the targets', or
-            fewer than ``max(ks)`` samples for a target.
+            fewer than ``max(ks)`` samples for a target, or an unknown ``oxidation_states``.
     """
     import pandas as pd
 
     ks = _check_ks(ks)
+    oxidation_state_list(oxidation_states)
     if not isinstance(methods, Mapping) or not methods:
         raise CrystalInputError("methods must be a non-empty mapping: {name: samples or generator, ...}.")
     if isinstance(targets, Structure) or len(targets) == 0:
@@ -294,7 +315,7 @@ def csp_table(
         samples = _samples_of(name, method, targets, max(ks), seed)
         for k in ks:
             result = csp_metrics([entry[:k] for entry in samples], targets, k=k, validity=validity, matcher=matcher,
-                                 n_jobs=n_jobs, progress=progress)
+                                 n_jobs=n_jobs, progress=progress, oxidation_states=oxidation_states)
             per_target = result.to_frame()
             rows.append({
                 "method": name,
@@ -386,10 +407,10 @@ def _check_crystal(structure: object, name: str) -> None:
         raise CrystalInputError(f"{name} is disordered (partial occupancies); CSP metrics need ordered crystals.")
 
 
-def _cheap_validity(structure: Structure) -> Validity:
+def _cheap_validity(structure: Structure, oxidation_states: str) -> Validity:
     """Structural and compositional tests (fast); the fingerprint is left for later."""
     structural, reason = structural_validity(structure)
-    compositional = compositional_validity(structure)
+    compositional = compositional_validity(structure, oxidation_states=oxidation_states)
     if reason is None and not compositional:
         reason = f"{structure.composition.reduced_formula} is not charge balanced (SMACT)"
     return Validity(structural, compositional, None, reason)
@@ -412,10 +433,10 @@ def _with_fingerprint(structure: Structure, flags: Validity, found: dict) -> Val
 
 def _evaluate_target(task) -> tuple[TargetResult, dict]:
     """All samples of one target (runs in a worker process)."""
-    index, target, samples, mode, require_target, matcher = task
+    index, target, samples, mode, require_target, matcher, oxidation_states = task
     found: dict = {}
-    target_flags = _cheap_validity(target)
-    flags = [None if s is None else _cheap_validity(s) for s in samples]
+    target_flags = _cheap_validity(target, oxidation_states)
+    flags = [None if s is None else _cheap_validity(s, oxidation_states) for s in samples]
     eligible = [j for j, s in enumerate(samples) if s is not None and _passes(flags[j], mode)]
     rms: dict[int, float | None] = {}
     errors: dict[int, str] = {}

@@ -36,7 +36,14 @@ from crystalkit.metrics.coverage import coverage_cutoffs as _published_cutoffs
 from crystalkit.metrics.distributions import densities, element_counts, wasserstein
 from crystalkit.metrics.fingerprints import featurize, scale_composition_fingerprints
 from crystalkit.metrics.matching import STRICT_MATCHER, first_matches, group_duplicates, make_matcher
-from crystalkit.metrics.validity import Validity, compositional_validity, structural_validity
+from crystalkit.metrics.validity import (
+    DEFAULT_OXIDATION_STATES,
+    OxidationStates,
+    Validity,
+    compositional_validity,
+    oxidation_state_list,
+    structural_validity,
+)
 
 __all__ = [
     "DEFAULT_SYMPREC",
@@ -109,6 +116,7 @@ class DNGResult:
     sun: SUNResult | None
     per_structure: tuple[dict, ...] = field(repr=False)
     notes: tuple[str, ...] = ()
+    oxidation_states: str = DEFAULT_OXIDATION_STATES  # SMACT's list behind comp_valid and valid
 
     def summary(self) -> dict:
         """The headline numbers as a flat dict (coverage fields prefixed ``cov``/``amsd``/``amcd``)."""
@@ -154,6 +162,7 @@ def dng_metrics(
     symprec: float = DEFAULT_SYMPREC,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    oxidation_states: OxidationStates = DEFAULT_OXIDATION_STATES,
 ) -> DNGResult:
     """The de novo evaluation panel.
 
@@ -177,16 +186,17 @@ def dng_metrics(
         seed: seed of that subset.
         symprec: spglib tolerance in Å for the P1 share.
         n_jobs, progress: parallelism and progress bar (see ``csp_metrics``).
+        oxidation_states: SMACT's list of the charge test: ``"smact14"`` (published) or ``"icsd24"``.
 
     Raises:
         CrystalInputError: empty inputs, wrong types, misaligned property
-            arrays, unknown dataset, or fewer valid crystals than ``n_samples``.
+            arrays, unknown dataset or list, or fewer valid crystals than ``n_samples``.
     """
     _check_inputs(generated, reference, train, generated_property, reference_property, e_above_hull)
     notes: list[str] = []  # what was not computed, and why
 
     # 1. Validity: structure, composition, fingerprint.
-    checked = _validity_section(generated, reference, n_jobs=n_jobs, progress=progress)
+    checked = _validity_section(generated, reference, oxidation_states, n_jobs=n_jobs, progress=progress)
     # 2. Coverage, on every generated crystal with a fingerprint.
     cov = _coverage_section(checked, len(reference), coverage_cutoffs, dataset, notes)
     # 3. Distributions and diversity, on (a subset of) the valid crystals.
@@ -203,8 +213,7 @@ def dng_metrics(
                               n_total=len(generated), n_jobs=n_jobs, progress=progress)
         notes.append("S.U.N. over all generated crystals; invalid ones count as not S.U.N.")
     return DNGResult(
-        n_generated=len(generated),
-        n_failed=sum(s is None for s in generated),
+        n_generated=len(generated), n_failed=sum(s is None for s in generated),
         struct_valid=sum(bool(f and f.structural) for f in checked.flags) / len(generated),
         comp_valid=sum(bool(f and f.compositional) for f in checked.flags) / len(generated),
         valid=len(checked.valid) / len(generated),
@@ -213,9 +222,8 @@ def dng_metrics(
         **repeats.rates(has_train=train is not None),
         p1_share=_share_p1(repeats.space_groups),
         p1_share_reference=_share_p1(space_group_numbers(reference, symprec=symprec)),
-        sun=sun,
         per_structure=_per_structure_rows(generated, checked, repeats),
-        notes=tuple(notes),
+        sun=sun, notes=tuple(notes), oxidation_states=oxidation_states,
     )
 
 
@@ -277,8 +285,9 @@ def _check_inputs(generated, reference, train, generated_property, reference_pro
         _check_aligned(e_above_hull, generated, "e_above_hull")
 
 
-def _validity_section(generated, reference, *, n_jobs, progress) -> _ValiditySection:
+def _validity_section(generated, reference, oxidation_states, *, n_jobs, progress) -> _ValiditySection:
     """Structural and SMACT validity and the CrystalNN fingerprint of every generated crystal (one featurize call)."""
+    oxidation_state_list(oxidation_states)  # fail before the slow fingerprints
     present = [i for i, s in enumerate(generated) if s is not None]
     structures = [generated[i] for i in present]
     struct_fps_present, comp_fps_present = featurize(structures + list(reference), n_jobs=n_jobs, progress=progress)
@@ -288,7 +297,7 @@ def _validity_section(generated, reference, *, n_jobs, progress) -> _ValiditySec
     for position, i in enumerate(present):
         struct_fps[i], comp_fps[i] = struct_fps_present[position], comp_fps_present[position]
         structural, reason = structural_validity(generated[i])
-        compositional = compositional_validity(generated[i])
+        compositional = compositional_validity(generated[i], oxidation_states=oxidation_states)
         fingerprint = struct_fps[i] is not None
         if reason is None and not compositional:
             reason = "not charge balanced (SMACT)"

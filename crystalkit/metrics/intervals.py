@@ -23,7 +23,7 @@ from scipy.stats import norm
 
 from crystalkit.errors import CrystalInputError
 
-__all__ = ["Interval", "wilson_interval", "bootstrap_interval"]
+__all__ = ["Interval", "bootstrap_interval", "wilson_interval"]
 
 
 @dataclass(frozen=True)

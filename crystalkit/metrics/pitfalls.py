@@ -11,8 +11,10 @@ al., "All that structure matches does not glitter", arXiv 2509.12178):
 2. **Leakage between splits.** A test crystal whose structure is also in
    the training set is recall, not prediction. Two kinds: the *same
    structure* in both splits (true leakage) and *polymorphs* (same formula,
-   different structure), which are fair for CSP but make the
-   composition-to-structure map ambiguous.
+   different structure). For CSP both inflate scores: the composition is
+   the model's input, so a test formula seen in training is not held out
+   (Martirossyan et al. 2025, arXiv 2509.12178, who propose splits grouped
+   by composition).
 3. **Loose tolerances.** StructureMatcher with ``stol=0.5`` accepts atoms
    displaced by half the mean interatomic spacing; loosen further and
    nearly anything with the right formula "matches". Always read a match

@@ -26,10 +26,18 @@ Details that change numbers (kept exactly as the published scripts do):
   published test never looks at an atom's distance to its own images;
 * an element without SMACT oxidation states (He, Ne, No, ...) makes a
   multi-element formula invalid (the published script crashes there);
-* the oxidation states are SMACT's per-element defaults of the installed
-  SMACT version (4.x here). SMACT 4 changed ``neutral_ratios`` to return a
-  list instead of a ``(bool, list)`` pair; :func:`compositional_validity`
-  accepts both.
+* the oxidation states are SMACT's **SMACT-14** list
+  (``oxidation_states="smact14"``, the default). The published scripts ran
+  with smact 2.2.1 (pinned by CDVAE's environment), whose
+  ``Element.oxidation_states`` was that list. In December 2024 (SMACT pull
+  request 346) SMACT made the list of states seen in the 2024 ICSD
+  its default; SMACT 4 keeps the old list as
+  ``Element.oxidation_states_smact14``. Pass ``oxidation_states="icsd24"``
+  for the new list. It is not simply narrower: it drops rare states (Ca+1,
+  Fe-2, O+2) and adds others (Sn+3, Sb+4), so the same samples can score a
+  higher or a lower validity;
+* SMACT 4 changed ``neutral_ratios`` to return a list instead of a
+  ``(bool, list)`` pair; :func:`compositional_validity` accepts both.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache, reduce
+from typing import Literal
 
 import numpy as np
 from pymatgen.core import Composition, Element, Structure
@@ -45,12 +54,16 @@ from pymatgen.core import Composition, Element, Structure
 from crystalkit.errors import CrystalInputError
 
 __all__ = [
+    "DEFAULT_OXIDATION_STATES",
     "MIN_DISTANCE",
     "MIN_VOLUME",
+    "OXIDATION_STATE_LISTS",
+    "OxidationStates",
     "Validity",
     "check_validity",
     "composition_counts",
     "compositional_validity",
+    "oxidation_state_list",
     "structural_validity",
 ]
 
@@ -59,6 +72,19 @@ MIN_DISTANCE = 0.5
 
 #: Smallest cell volume (Å^3) of a structurally valid crystal (CDVAE).
 MIN_VOLUME = 0.1
+
+#: Which of SMACT's oxidation-state lists the charge-balance test uses.
+OxidationStates = Literal["smact14", "icsd24"]
+
+#: The lists on offer, mapped to the attribute of ``smact.Element`` that holds them:
+#: "smact14" is the list of smact <= 2 (the published protocol), "icsd24" SMACT 3+'s default.
+OXIDATION_STATE_LISTS: dict[str, str] = {
+    "smact14": "oxidation_states_smact14",
+    "icsd24": "oxidation_states_icsd24",
+}
+
+#: The published protocol's list (CDVAE / DiffCSP ran with smact 2.2.1).
+DEFAULT_OXIDATION_STATES: OxidationStates = "smact14"
 
 
 @dataclass(frozen=True)
@@ -145,26 +171,48 @@ def composition_counts(composition: Composition | Structure | str) -> tuple[tupl
     return numbers, tuple(c // divisor for c in counts)
 
 
+def oxidation_state_list(oxidation_states: str) -> str:
+    """Check a choice of oxidation-state list and return it (``"smact14"`` or ``"icsd24"``).
+
+    Raises:
+        CrystalInputError: the choice is not one of :data:`OXIDATION_STATE_LISTS`.
+    """
+    if oxidation_states not in OXIDATION_STATE_LISTS:
+        raise CrystalInputError(
+            f"oxidation_states must be one of {tuple(OXIDATION_STATE_LISTS)}, got {oxidation_states!r}: "
+            "'smact14' reproduces the published protocol (smact 2.2.1), 'icsd24' is SMACT 3+'s default."
+        )
+    return oxidation_states
+
+
 def compositional_validity(composition: Composition | Structure | str, *, use_pauling_test: bool = True,
-                           include_alloys: bool = True) -> bool:
+                           include_alloys: bool = True,
+                           oxidation_states: OxidationStates = DEFAULT_OXIDATION_STATES) -> bool:
     """SMACT charge neutrality (with the Pauling electronegativity test), as CDVAE computes it.
 
     ``NaCl`` is valid (Na+ Cl-); ``NaCl2`` is not (no common states balance
     it with Na less electronegative than Cl); ``Fe3Al`` is valid (all
-    metals: an alloy); ``C8`` is valid (a single element).
+    metals: an alloy); ``C8`` is valid (a single element). The answer can
+    depend on the list: ``Li2Fe`` balances under SMACT-14 (Fe -2) but not
+    under ICSD-24.
 
     Args:
         composition: a formula, a pymatgen Composition, or a Structure.
         use_pauling_test: also require cations to be less electronegative than anions.
         include_alloys: count all-metal compositions as valid.
+        oxidation_states: ``"smact14"`` (default, the published protocol) or ``"icsd24"``.
+
+    Raises:
+        CrystalInputError: an unreadable formula or an unknown ``oxidation_states``.
     """
+    oxidation_state_list(oxidation_states)
     numbers, counts = composition_counts(composition)
-    return _smact_valid(numbers, counts, use_pauling_test, include_alloys)
+    return _smact_valid(numbers, counts, use_pauling_test, include_alloys, oxidation_states)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=65536)  # one entry per (formula, options, list): the lists never share an answer
 def _smact_valid(numbers: tuple[int, ...], counts: tuple[int, ...], use_pauling_test: bool,
-                 include_alloys: bool) -> bool:
+                 include_alloys: bool, oxidation_states: str = DEFAULT_OXIDATION_STATES) -> bool:
     import smact
     from smact.screening import pauling_test
 
@@ -181,7 +229,8 @@ def _smact_valid(numbers: tuple[int, ...], counts: tuple[int, ...], use_pauling_
     electronegativities = [element.pauling_eneg for element in elements]
     # No known oxidation states (noble gases, heavy actinides): nothing to balance with.
     # (The published script crashes on these; we call the formula invalid.)
-    oxidation_choices = [element.oxidation_states or () for element in elements]
+    attribute = OXIDATION_STATE_LISTS[oxidation_states]
+    oxidation_choices = [getattr(element, attribute) or () for element in elements]
     stoichiometries = [(count,) for count in counts]
     threshold = max(counts)
     # Valid as soon as one choice of oxidation states balances the charge
@@ -210,17 +259,20 @@ def _neutral_ratios(states: tuple[int, ...], stoichiometries: list[tuple[int]], 
     return list(result)
 
 
-def check_validity(structure: Structure, *, fingerprint: bool = False) -> Validity:
+def check_validity(structure: Structure, *, fingerprint: bool = False,
+                   oxidation_states: OxidationStates = DEFAULT_OXIDATION_STATES) -> Validity:
     """All validity tests of one crystal.
 
     Args:
         structure: the crystal (it may be badly broken: that is what is tested).
         fingerprint: also try the CrystalNN fingerprint (slow: ~10 ms per site);
             otherwise ``Validity.fingerprint`` is ``None``.
+        oxidation_states: SMACT's list for the charge test (see :func:`compositional_validity`).
     """
+    oxidation_state_list(oxidation_states)
     structural, reason = structural_validity(structure)
     try:
-        compositional = compositional_validity(structure)
+        compositional = compositional_validity(structure, oxidation_states=oxidation_states)
     except CrystalInputError as error:
         compositional, reason = False, reason or str(error)
     else:

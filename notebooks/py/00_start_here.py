@@ -36,7 +36,9 @@ import pandas as pd
 import plotly.express as px
 from pymatgen.core import Lattice, Structure
 
+from crystalkit.course import course_map
 from crystalkit.data import CrystalBatch, load_dataset
+from crystalkit.narration import say
 from crystalkit.widgets import gallery, view
 
 rng = np.random.default_rng(SEED)
@@ -133,17 +135,17 @@ fig.show()
 #
 # ## 5. The map of the course
 #
-# | # | notebook | you leave with |
-# |---|---|---|
-# | 01 | representations | how a crystal becomes numbers, and which symmetries each form keeps |
-# | 02 | datasets | the teaching sets and the public benchmarks, splits, duplicates, leakage |
-# | 03 | baselines | random symmetric structures and prototype substitution: the bar to beat |
-# | 04-08 | model families | VAE, GAN, diffusion, flow matching, language models |
-# | 09 | evaluation | the standard metrics exactly as the papers compute them, and their pitfalls |
-# | 10 | experimental validation | relaxation, hull, symmetry, XRD |
-# | 11-13 | disorder and defects, explainability, inverse design | the research frontier |
-# | 14 | capstone | every family on the same task, side by side |
-#
+# The course grows one notebook at a time. `course_map()` lists the whole plan and reads from the `notebooks`
+# folder which notebooks exist yet, so the status column is always that of the copy you are reading.
+
+# %%
+course = course_map()
+available = course.index[course["status"] != "planned"]
+say("{n} of the {total} notebooks are here today ({numbers}); the others are planned and not written yet.",
+    n=len(available), total=len(course), numbers=", ".join(available));
+course.drop(columns="file")
+
+# %% [markdown]
 # ## Summary
 #
 # - A crystal is a lattice $L$, fractional coordinates $F$ and elements $A$; many $(L, F, A)$ describe the same crystal.

@@ -44,6 +44,7 @@ import torch
 
 from crystalkit import representations as rep
 from crystalkit.geometry import minimum_image_frac
+from crystalkit.narration import claim, say
 from crystalkit.structures import structure_from_cif, structure_to_cif
 from crystalkit.widgets import gallery, view
 
@@ -83,16 +84,21 @@ print("same crystal after the round trip:", back.matches(nacl_primitive))
 
 # %% [markdown]
 # The text is exact and readable, but it is not unique: shift the origin or list the atoms in another order
-# and many lines change although the crystal does not.
+# and many lines change although the crystal does not. Only a rotation leaves it alone, because the CIF stores
+# the cell as lengths and angles and the atoms as fractional coordinates.
 
 # %%
 def changed_lines(a, b):
     return sum(x != y for x, y in zip(a.splitlines(), b.splitlines()))
 
 salt = crystals["NaCl (rock salt)"]
+changed = {}
 for name in rep.TRANSFORMATIONS:
     other = structure_to_cif(rep.transform(salt, name, SEED))
-    print(f"{name:12s} {changed_lines(structure_to_cif(salt), other):3d} of {len(other.splitlines())} lines differ")
+    changed[name] = changed_lines(structure_to_cif(salt), other)
+    print(f"{name:12s} {changed[name]:3d} of {len(other.splitlines())} lines differ")
+claim(changed["rotation"] == 0 and min(changed[t] for t in rep.TRANSFORMATIONS[1:]) > 0,
+      "only a rotation leaves the CIF text unchanged", **changed)
 
 # %% [markdown]
 # ## 3. Lattice matrix or lengths and angles; fractional or Cartesian
@@ -109,6 +115,9 @@ print("lattice matrix before / after a rotation (Å):")
 print(np.round(rutile.lattice.matrix, 3), "\n", np.round(turned.lattice.matrix, 3))
 print("lengths and angles before:", np.round(rep.cell_parameters(rutile), 4))
 print("lengths and angles after: ", np.round(rep.cell_parameters(turned), 4))
+claim(np.abs(turned.lattice.matrix - rutile.lattice.matrix).max() > 0.1
+      and np.allclose(rep.cell_parameters(turned), rep.cell_parameters(rutile), atol=1e-8),
+      "a rotation changes the lattice matrix but not the lengths and angles")
 
 # %% [markdown]
 # The same split holds for atoms: **fractional** coordinates say where an atom sits inside the cell and do not
@@ -117,6 +126,9 @@ print("lengths and angles after: ", np.round(rep.cell_parameters(turned), 4))
 # %%
 print("largest change of fractional coordinates:", np.abs(turned.frac_coords - rutile.frac_coords).max())
 print("largest change of Cartesian coordinates (Å):", np.abs(turned.cart_coords - rutile.cart_coords).max().round(3))
+claim(np.abs(turned.frac_coords - rutile.frac_coords).max() < 1e-9
+      and np.abs(turned.cart_coords - rutile.cart_coords).max() > 0.1,
+      "fractional coordinates stay put when the crystal turns; Cartesian ones move")
 arrays = rep.to_arrays(rutile, coords="fractional", lattice="parameters")
 print("atomic numbers", arrays.atomic_numbers, "| cell", np.round(arrays.lattice, 3))
 
@@ -135,9 +147,12 @@ perovskite = crystals["SrTiO3 (perovskite)"]
 sheared = rep.change_cell(perovskite, matrix=np.array([[1, 3, 1], [0, 1, 2], [0, 1, 3]]))
 cells = {"cubic": perovskite, "sheared": sheared,
          "Niggli of sheared": rep.niggli_reduce(sheared), "LLL of sheared": rep.lll_reduce(sheared)}
+defect = {name: rep.orthogonality_defect(s.lattice.matrix) for name, s in cells.items()}
+claim(abs(defect["cubic"] - 1) < 1e-9 and defect["sheared"] > 2
+      and all(abs(defect[name] - 1) < 1e-6 for name in ("Niggli of sheared", "LLL of sheared")),
+      "the defect is 1 for the cubic box, large for the sheared cell, and 1 again after Niggli or LLL", **defect)
 pd.DataFrame(
-    {name: [*np.round(rep.cell_parameters(s), 2), round(rep.orthogonality_defect(s.lattice.matrix), 2)]
-     for name, s in cells.items()},
+    {name: [*np.round(rep.cell_parameters(s), 2), round(defect[name], 2)] for name, s in cells.items()},
     index=["a", "b", "c", "alpha", "beta", "gamma", "defect"],
 ).T
 
@@ -162,9 +177,14 @@ def nearest_true(structure):
     np.fill_diagonal(distance, np.inf)
     return distance.min(axis=1)
 
+error = {}
 for name, s in cells.items():
     naive, true = nearest_by_fractional_minimum_image(s), nearest_true(s)
+    error[name] = float(np.abs(naive - true).max())
     print(f"{name:18s} naive {np.round(naive, 2)}   true {np.round(true, 2)}")
+claim(error["sheared"] > 1.0 and max(error[name] for name in cells if name != "sheared") < 1e-6,
+      "the fractional minimum image is right in the box-like cells and wrong by more than 1 Å in the sheared one",
+      **error)
 
 # %% [markdown]
 # **Niggli reduction** (Niggli 1928; algorithm of Křivý & Gruber 1976) picks the basis with the shortest vectors
@@ -179,6 +199,8 @@ for seed in range(4):
     cell = rep.change_cell(rep.rotate(zno, seed), seed=seed)
     rows.append({"seed": seed, "given cell": np.round(rep.cell_parameters(cell), 2),
                  "Niggli cell": np.round(rep.cell_parameters(rep.niggli_reduce(cell)), 4)})
+niggli = np.array([row["Niggli cell"] for row in rows])
+claim(np.allclose(niggli, niggli[0], atol=1e-3), "every random cell of ZnO reduces to the same six Niggli numbers")
 pd.DataFrame(rows).set_index("seed")
 
 
@@ -193,53 +215,79 @@ pd.DataFrame(rows).set_index("seed")
 def canonical_numbers(structure):
     return rep.to_arrays(rep.canonical_cell(structure), lattice="parameters")
 
-rep.invariance_table(canonical_numbers, zno, seed=SEED)
+canonical_table = rep.invariance_table(canonical_numbers, zno, seed=SEED)
+claim(canonical_table["invariant"].all(), "the canonical cell is the same for every description of the crystal")
+canonical_table
 
 # %% [markdown]
 # ## 5. The periodic multigraph
 #
-# Graph networks (CGCNN, Xie & Grossman 2018; MEGNet; the denoisers of CDVAE and DiffCSP) see atoms as nodes and
+# Graph networks (CGCNN, Xie & Grossman 2018; MEGNet; the encoder and decoder of CDVAE) see atoms as nodes and
 # join every pair closer than a cutoff. In a crystal, the neighbour may sit in the next cell, so an edge is
 # $i \to j$ **plus an integer image offset** $n$: the vector is $(f_j + n - f_i)L$. The same pair can be joined
 # several times with different offsets, hence a *multigraph*. Diamond with a 1.6 Å cutoff: four bonds per carbon.
+#
+# Not every crystal network uses a cutoff. DiffCSP's denoiser (CSPNet; FlowMM uses the same network) joins
+# *every* pair of atoms in the cell once, with no cutoff and no image offsets: it reads the fractional difference
+# $f_j - f_i$ through Fourier features ($\sin$ and $\cos$ of $2\pi k (f_j - f_i)$), which are periodic, so
+# $f_j - f_i$ and $f_j - f_i + n$ look the same, and the lattice through the metric $LL^\top$.
 
 # %%
 diamond = crystals["C (diamond)"]
 graph = rep.radius_graph(diamond, cutoff=1.6)
 print(f"{graph.num_nodes} atoms, {graph.num_edges} directed edges, degree of each atom: {graph.degree}")
+claim((graph.degree == 4).all(), "with a 1.6 Å cutoff every carbon of diamond has four bonds", degree=graph.degree)
 pd.DataFrame({"i": graph.edge_index[0], "j": graph.edge_index[1],
               "offset n": [tuple(o) for o in graph.offsets], "length (Å)": graph.distances.round(4)}).head(8)
 
 # %% [markdown]
-# With a larger cutoff the graph sees further. Graphite shows why the cutoff is a modelling choice: at 1.5 Å the
-# layers are disconnected sheets; at 4 Å the 3.36 Å interlayer contacts appear as a separate peak.
+# With a larger cutoff the graph sees further. Graphite shows why the cutoff is a modelling choice: its layers
+# are $c/2 = 3.36$ Å apart, so a cutoff below that leaves them as disconnected sheets.
 
 # %%
 graphite = crystals["C (graphite)"]
+
+def edges_between_layers(cutoff):
+    g, z = rep.radius_graph(graphite, cutoff), graphite.frac_coords[:, 2]  # layers at z = 1/4 and 3/4
+    between = ~np.isclose(z[g.edge_index[1]] + g.offsets[:, 2], z[g.edge_index[0]])
+    return g.distances[between]
+
 lengths = rep.radius_graph(graphite, CUTOFF).distances
 fig = px.histogram(x=lengths, nbins=80, labels={"x": "edge length (Å)"},
                    title=f"Graphite: edge lengths of the periodic graph (cutoff {CUTOFF} Å)")
 fig.update_layout(yaxis_title="directed edges", bargap=0.05)
 fig.show()
+between = edges_between_layers(CUTOFF)
+say("At 1.5 Å, {n15} edges join the layers. At the cutoff of {cutoff} Å, {n} of the {total} edges do, the shortest "
+    "{shortest} Å long.", n15=len(edges_between_layers(1.5)), cutoff=CUTOFF, n=len(between), total=len(lengths),
+    shortest=f"{between.min():.2f}" if len(between) else "-");
 
 # %%
 cutoffs = np.linspace(1.0, 6.0, 51)
 degree = [rep.radius_graph(diamond, c).degree.mean() for c in cutoffs]
+claim({4, 16, 28} <= set(degree) and degree == sorted(degree),
+      "the neighbour count of diamond rises in steps through 4, 16 and 28")
 fig = px.line(x=cutoffs, y=degree, labels={"x": "cutoff (Å)", "y": "neighbours per atom"},
               title="Diamond: neighbour shells appear as steps (4, 16, 28, ...)")
 fig.show()
 
 # %% [markdown]
-# The arrays `edge_index` and `offsets` depend on how the atoms are numbered and which cell is used; the graph
-# itself does not. Forgetting the labels (a sorted list of (element, element, length) per edge, as a network that
-# sums over edges does) leaves a description that ignores rotation, translation, order and cell choice. A
-# supercell gives a bigger graph with the same neighbourhoods, which per-atom averages do not see.
+# The arrays `edge_index` and `offsets` change when the atoms are numbered differently, when the origin moves
+# (atoms cross the cell boundary, so their offsets change) and when another cell is used; only a rotation leaves
+# them alone. The graph itself does not change. Forgetting the labels (a sorted list of (element, element, length)
+# per edge, as a network that sums over edges does) leaves a description that ignores rotation, translation,
+# order and cell choice. Not a supercell: it gives a bigger graph with the same neighbourhoods (every edge twice
+# in a 2×1×1 supercell), which the edge list counts but per-atom averages do not see.
 
 # %%
 edge_list = lambda s: rep.edge_multiset(rep.radius_graph(s, CUTOFF))
 raw_edges = lambda s: (rep.radius_graph(s, CUTOFF).edge_index, rep.radius_graph(s, CUTOFF).offsets)
-pd.concat({"edge_index and offsets": rep.invariance_table(raw_edges, rutile, seed=SEED),
-           "edge multiset": rep.invariance_table(edge_list, rutile, seed=SEED)}, axis=1)
+edge_tables = {"edge_index and offsets": rep.invariance_table(raw_edges, rutile, seed=SEED),
+               "edge multiset": rep.invariance_table(edge_list, rutile, seed=SEED)}
+ignored = {name: {t for t in rep.TRANSFORMATIONS if table.loc[t, "invariant"]} for name, table in edge_tables.items()}
+claim(ignored == {"edge_index and offsets": {"rotation"}, "edge multiset": set(rep.TRANSFORMATIONS) - {"supercell"}},
+      "the raw arrays ignore only a rotation; the edge multiset everything but a supercell", **ignored)
+pd.concat(edge_tables, axis=1)
 
 # %% [markdown]
 # ## 6. Space group and Wyckoff positions
@@ -264,7 +312,11 @@ for name, s in crystals.items():
                  "numbers in P1 (6 + 3N)": 6 + 3 * w.num_atoms,
                  "numbers as Wyckoff (6 + free)": 6 + w.num_free_parameters,
                  "round trip matches": rebuilt.matches(s)})
-pd.DataFrame(rows).set_index("crystal")
+wyckoff_table = pd.DataFrame(rows).set_index("crystal")
+claim(wyckoff_table["round trip matches"].all()
+      and (wyckoff_table["numbers as Wyckoff (6 + free)"] < wyckoff_table["numbers in P1 (6 + 3N)"]).all(),
+      "the Wyckoff form rebuilds every example and needs fewer numbers than P1")
+wyckoff_table
 
 # %% [markdown]
 # Symmetry is a matter of tolerance. Push the Ti atom of SrTiO$_3$ 0.04 Å along c (what a ferroelectric distortion
@@ -274,18 +326,27 @@ pd.DataFrame(rows).set_index("crystal")
 # %%
 distorted = perovskite.copy()
 distorted.translate_sites([1], [0, 0, 0.01])  # Ti moves 0.01 c = 0.04 Å
-for symprec in (0.001, 0.01, 0.1):
-    print(f"symprec {symprec:5} Å -> space group {rep.space_group(distorted, symprec=symprec)}")
+groups = {symprec: rep.space_group(distorted, symprec=symprec) for symprec in (0.001, 0.01, 0.1)}
+for symprec, group in groups.items():
+    print(f"symprec {symprec:5} Å -> space group {group}")
+claim(groups[0.001][1] == "P4mm" and groups[0.1][1] == "Pm-3m",
+      "the distorted SrTiO3 is P4mm at a tight tolerance and cubic at a loose one", groups=groups)
 
 # %% [markdown]
 # A subtlety: even in its standard setting a crystal can be written in a few equivalent ways. Pm-3m lets the origin sit
 # on Sr *or* on Ti (swapping Wyckoff letters 1a and 1b); a polar group such as P6$_3$mc lets it slide along c.
-# `to_wyckoff` tries all of them and keeps the smallest (`canonical=False` shows the first one found):
+# `to_wyckoff` tries all of them and keeps the smallest (`canonical=False` shows the first one found). For ZnO the
+# first description found moves with the origin and the cell choice; the canonical one with nothing:
 
 # %%
 first_found = lambda s: rep.to_wyckoff(s, canonical=False)
-pd.concat({"first found": rep.invariance_table(first_found, zno, seed=SEED),
-           "canonical": rep.invariance_table(rep.to_wyckoff, zno, seed=SEED)}, axis=1)
+wyckoff_tables = {"first found": rep.invariance_table(first_found, zno, seed=SEED),
+                  "canonical": rep.invariance_table(rep.to_wyckoff, zno, seed=SEED)}
+changes = {name: {t for t in rep.TRANSFORMATIONS if not table.loc[t, "invariant"]}
+           for name, table in wyckoff_tables.items()}
+claim(changes == {"first found": {"translation", "cell_choice"}, "canonical": set()},
+      "the first Wyckoff form found changes with origin and cell choice, the canonical one with nothing", **changes)
+pd.concat(wyckoff_tables, axis=1)
 
 # %% [markdown]
 # ## 7. Text tokens for language models
@@ -293,7 +354,9 @@ pd.concat({"first found": rep.invariance_table(first_found, zno, seed=SEED),
 # A language model reads symbols from a fixed vocabulary. `CrystalTokenizer` writes the composition first (so a
 # prompt can ask for a formula), then the space group, then cell lengths and angles and each atom's fractional
 # coordinates, spelled digit by digit at a fixed precision. The crystal is put in its canonical cell first, so
-# the model sees one sequence per crystal.
+# the model sees one sequence per crystal *and cell size*: the tokenizer keeps the number of atoms in the cell
+# (a CSP prompt states it), so a supercell is written as a longer sequence. `primitive=True` reduces to the
+# primitive cell first, and then a supercell gives the same tokens too.
 
 # %%
 tokenizer = rep.CrystalTokenizer(coord_digits=3, length_decimals=2, angle_decimals=1)
@@ -301,6 +364,14 @@ tokens = tokenizer.encode(perovskite)
 print(" ".join(tokens))
 print(f"{len(tokens)} tokens, vocabulary of {len(tokenizer.vocabulary)}; ids start {tokenizer.to_ids(tokens)[:8]}")
 print("worst-case rounding:", tokenizer.max_error())
+same_for_supercell = {}
+for primitive in (False, True):
+    tok = rep.CrystalTokenizer(primitive=primitive)
+    cell, bigger = tok.encode(perovskite), tok.encode(rep.supercell(perovskite))
+    same_for_supercell[primitive] = cell == bigger
+    print(f"primitive={primitive}: {len(cell)} tokens, {len(bigger)} for the 2x1x1 supercell, same: {cell == bigger}")
+claim(same_for_supercell == {False: False, True: True},
+      "the default tokens change with a supercell; with primitive=True they do not", same=same_for_supercell)
 
 # %% [markdown]
 # Decoding is exact up to the rounding. More digits give a smaller error and a longer sequence:
@@ -313,7 +384,10 @@ for digits in (1, 2, 3, 4, 5):
     decoded = tok.decode(tok.encode(zno))
     error = np.linalg.norm(decoded.cart_coords - reference.cart_coords, axis=1).max()
     rows.append({"digits": digits, "tokens": len(tok.encode(zno)), "largest atom displacement (Å)": error})
-pd.DataFrame(rows).set_index("digits")
+digits_table = pd.DataFrame(rows).set_index("digits")
+claim(digits_table["tokens"].is_monotonic_increasing and (np.diff(digits_table.iloc[:, 1]) < 0).all(),
+      "more digits give a longer sequence and a smaller error")
+digits_table
 
 # %% [markdown]
 # A language model's samples are not always well formed. The decoder says exactly what is wrong, which is what a
@@ -351,7 +425,9 @@ distances = np.linalg.norm(fingerprints[:, None] - fingerprints[None], axis=-1)
 fig = px.imshow(distances, x=list(crystals), y=list(crystals), color_continuous_scale="Viridis",
                 title="Fingerprint distances between the crystals")
 fig.show()
-rep.invariance_table(rep.rdf_fingerprint, rutile, seed=SEED)
+fingerprint_table = rep.invariance_table(rep.rdf_fingerprint, rutile, seed=SEED)
+claim(fingerprint_table["invariant"].all(), "the fingerprint ignores every change of description")
+fingerprint_table
 
 # %% [markdown]
 # Everything invariant, but there is no way back: the fingerprint is a many-to-one summary (bond angles beyond
@@ -367,6 +443,8 @@ rep.invariance_table(rep.rdf_fingerprint, rutile, seed=SEED)
 voxels = rep.voxel_grid(perovskite, grid_size=GRID, sigma=SIGMA)
 print("channels", voxels.elements, "grid", voxels.grid_shape, "| atoms from the integrals:",
       {k: round(v, 3) for k, v in voxels.atom_counts().items()})
+claim(all(abs(voxels.atom_counts()[str(el)] - n) < 0.01 for el, n in perovskite.composition.items()),
+      "each channel integrates to the number of atoms of its element", counts=voxels.atom_counts())
 layers = {"plane z = 0 (Sr, O)": voxels.density[:, :, :, 0].sum(0),
           "plane z = 1/2 (Ti, O)": voxels.density[:, :, :, GRID // 2].sum(0)}
 fig = px.imshow(np.stack(list(layers.values())), facet_col=0, origin="lower", color_continuous_scale="Magma",
@@ -384,6 +462,7 @@ moved = rep.translate(rutile, seed=SEED)  # atoms now sit between grid points
 decoded = rep.structure_from_voxels(rep.voxel_grid(moved, grid_size=GRID, sigma=SIGMA))
 print(len(decoded), "atoms found; same crystal:", decoded.matches(moved))
 print(rep.recoverable(lambda s: rep.voxel_grid(s, grid_size=GRID, sigma=SIGMA), rep.structure_from_voxels, rutile))
+claim(decoded.matches(moved), "the atoms come back from the voxel image of the shifted rutile")
 
 # %% [markdown]
 # ## 10. The summary table
@@ -405,31 +484,53 @@ for name, s in ({} if QUICK else crystals).items():
     for seed in SEEDS:
         other = rep.summary_table(representations, s, seed=seed).drop(columns="rms")
         agree.append({"crystal": name, "seed": seed, "same marks as rutile": other.equals(summary.drop(columns="rms"))})
+claim(all(row["same marks as rutile"] for row in agree), "every example crystal and seed gives rutile's marks",
+      differ=[(row["crystal"], row["seed"]) for row in agree if not row["same marks as rutile"]])
 pd.DataFrame(agree) if agree else "QUICK = True: set QUICK = False to repeat the table for every crystal and seed."
+
+# %%
+# What the reading below says each representation ignores, checked against the table.
+everything = set(rep.TRANSFORMATIONS)
+reading = {"CIF text (P1)": {"rotation"}, "lattice matrix + Cartesian": set(), "lattice matrix + fractional": set(),
+           "lengths/angles + fractional": {"rotation"}, "canonical cell (primitive, Niggli)": everything,
+           "Wyckoff (space group + sites)": everything, "text tokens": everything - {"supercell"},
+           "graph (edge multiset)": everything - {"supercell"}, "RDF fingerprint": everything,
+           "voxel grid": {"rotation", "permutation"}}
+for name, says in reading.items():
+    found = {t for t in rep.TRANSFORMATIONS if summary.loc[name, t]}
+    claim(found == says, f"{name} ignores exactly {sorted(says)}", found=sorted(found))
+claim(set(summary.index[~summary["recoverable"].astype(bool)]) == {"graph (edge multiset)", "RDF fingerprint"},
+      "every representation but the edge multiset and the fingerprint gives the crystal back")
 
 # %% [markdown]
 # How to read it:
 #
-# - **Raw descriptions** (CIF, arrays) are exact and invertible but change with every change of description; a
-#   model trained on them must learn the symmetries from data (or from augmentation).
+# - **Raw descriptions** (CIF, arrays) are exact and invertible but change with the origin, the atom order, a
+#   supercell and the cell choice; the CIF text and lengths/angles + fractional coordinates ignore only a rotation,
+#   the lattice matrix not even that. A model trained on them must learn the symmetries from data (or from
+#   augmentation).
 # - **Lengths and angles** remove the rotation, nothing else.
-# - **Canonical forms** (the canonical cell, the canonical Wyckoff form, our tokens) ignore everything *and* are
-#   invertible. The price is a search, and a jump in the output when a tiny distortion changes which candidate
-#   is "smallest": bad for a smooth model, fine for a language model or a lookup key.
-# - **Invariant summaries** (graph edge lists, the fingerprint) change smoothly with the atoms and ignore the
-#   description, but lose the crystal. Models that *generate* crystals (CDVAE, DiffCSP) therefore generate raw
-#   lattice + fractional coordinates and put the invariance into the network (an invariant or equivariant graph
-#   network) and into the noise (wrapped on the torus).
-# - **Voxels** sit in between: invertible, invariant to rotation and order, not to origin or cell. FTCP
-#   (Ren et al. 2022) takes the same route with a matrix of real-space arrays plus Fourier features: invertible,
-#   not invariant.
+# - **Canonical forms** (the canonical cell, the canonical Wyckoff form) ignore all five changes *and* are
+#   invertible. Our tokens ignore all but the supercell: they keep the cell's atom count on purpose, and
+#   `CrystalTokenizer(primitive=True)` drops that too. The price of a canonical form is a search, and a jump in the
+#   output when a tiny distortion changes which candidate is "smallest": bad for a smooth model, fine for a
+#   language model or a lookup key.
+# - **Invariant summaries** change smoothly with the atoms but lose the crystal. The fingerprint ignores all five
+#   changes; the graph's edge multiset all but the supercell, whose edges it counts twice (per-atom averages, as
+#   in a network that averages over atoms, remove that). Models that *generate* crystals (CDVAE, DiffCSP)
+#   therefore generate raw lattice + fractional coordinates and put the invariance into the network (an invariant
+#   or equivariant graph network) and into the noise (wrapped on the torus).
+# - **Voxels** sit in between: invertible, invariant to rotation and order, not to origin, supercell or cell
+#   choice. FTCP (Ren et al. 2022) takes the same route with a matrix of real-space arrays plus Fourier features:
+#   invertible, not invariant.
 #
 # ## Summary
 #
 # - A crystal is (lattice, coordinates, elements), but the same crystal has endlessly many such descriptions.
 # - Lengths and angles drop orientation; fractional coordinates live on a torus; cells should be reduced
 #   (Niggli), or naive minimum-image distances go badly wrong.
-# - The periodic multigraph needs image offsets; its invariances come from summing over edges.
+# - The periodic multigraph needs image offsets; its invariances come from summing over edges. DiffCSP's network
+#   instead joins every pair in the cell and reads periodic Fourier features of $f_j - f_i$.
 # - Space group + Wyckoff positions are the most compact exact form, once the choice of origin is fixed.
 # - Text tokens, fingerprints and voxels each serve a model family; `invariance_table` and `recoverable` tell
 #   what each keeps.
