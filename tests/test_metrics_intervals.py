@@ -46,3 +46,6 @@ def test_bootstrap_refuses_empty_and_nan():
 def test_interval_formats_all_three_numbers():
     assert f"{wilson_interval(1, 2):.2f}".count("0.") >= 2
     assert format(wilson_interval(1, 2), ".1%").startswith("50.0% (")
+    from crystalkit.metrics.intervals import Interval
+
+    assert f"{Interval(-2.0, -2.9, -1.3):.2f}" == "-2.00 (-2.90 to -1.30)"

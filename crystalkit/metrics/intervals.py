@@ -39,9 +39,10 @@ class Interval:
         return self.low <= value <= self.high
 
     def __format__(self, spec: str) -> str:
-        """``f"{interval:.1%}"`` gives ``"19.0% (6.6%-38.9%)"``: the spec applies to all three numbers."""
+        """``f"{interval:.1%}"`` gives ``"19.0% (6.6% to 38.9%)"``: the spec applies to all three numbers
+        ("to", not a dash, so that negative bounds read clearly)."""
         spec = spec or ".3g"
-        return f"{self.estimate:{spec}} ({self.low:{spec}}-{self.high:{spec}})"
+        return f"{self.estimate:{spec}} ({self.low:{spec}} to {self.high:{spec}})"
 
 
 def _z(level: float) -> float:
