@@ -143,6 +143,10 @@ def test_steps_versus_quality_has_one_row_per_model_and_step_count():
     assert list(table["model"]) == ["diffusion", "diffusion", "flow"]
     assert list(table["steps"]) == [2, 4, 1]
     assert table["match_rate"].between(0, 1).all() and (table["structures_per_second"] > 0).all()
+    for row in table.itertuples():  # the per-target RMS values are the ones the row's figures summarise
+        assert len(row.matched_rms) == row.matched and row.match_rate == pytest.approx(row.matched / row.targets)
+        if row.matched:
+            assert row.rmse == pytest.approx(np.mean(row.matched_rms))
     with pytest.raises(CrystalInputError, match="not given"):
         steps_versus_quality(models, targets, {"gan": [1]})
     with pytest.raises(CrystalInputError, match="at least one"):

@@ -74,3 +74,23 @@ def test_disordered_structures_are_refused(srtio3):
         oxidation_states(disordered)
     with pytest.raises(CrystalInputError, match="disordered"):
         coordination_environments(disordered)
+
+
+@pytest.mark.parametrize("formula", ["SrTiO3", "TlO2", "Si3N4", "NaF3", "Fe3O4"])
+@pytest.mark.parametrize("oxidation_states", ["smact14", "icsd24"])
+def test_charge_balance_uses_the_same_list_as_the_validity_metric(formula, oxidation_states):
+    from crystalkit.metrics.validity import compositional_validity
+
+    expected = compositional_validity(formula, oxidation_states=oxidation_states)
+    assert charge_balance(formula, oxidation_states=oxidation_states).balanced is expected
+
+
+def test_the_two_oxidation_state_lists_disagree_on_tlo2():
+    # Tl(IV) is only in SMACT 3's ICSD-24 list: the choice of list decides the verdict.
+    assert not charge_balance("TlO2").balanced
+    assert charge_balance("TlO2", oxidation_states="icsd24").balanced
+
+
+def test_charge_balance_refuses_an_unknown_list():
+    with pytest.raises(CrystalInputError, match="smact14"):
+        charge_balance("SrTiO3", oxidation_states="icsd99")

@@ -46,8 +46,10 @@ def steps_versus_quality(
 
     Returns:
         A pandas DataFrame, one row per (model, steps): ``model``, ``steps``,
-        ``match_rate``, ``rmse``, ``seconds`` (sampling wall time) and
-        ``structures_per_second``.
+        ``matched`` (targets matched), ``targets``, ``match_rate``, ``rmse``,
+        ``matched_rms`` (a tuple: the RMS displacement of each matched target,
+        for bootstrap intervals of the RMSE), ``seconds`` (sampling wall time)
+        and ``structures_per_second``.
     """
     import pandas as pd
 
@@ -68,7 +70,9 @@ def steps_versus_quality(
             seconds = time.perf_counter() - started
             scores = csp_metrics(samples, targets, k=k, validity=validity, progress=False)
             rows.append({
-                "model": name, "steps": int(count), "match_rate": scores.match_rate, "rmse": scores.rmse,
+                "model": name, "steps": int(count), "matched": scores.n_matched, "targets": len(targets),
+                "match_rate": scores.match_rate, "rmse": scores.rmse,
+                "matched_rms": tuple(float(t.rms) for t in scores.targets if t.matched),
                 "seconds": seconds, "structures_per_second": len(targets) * k / max(seconds, 1e-9),
             })
     return pd.DataFrame(rows)

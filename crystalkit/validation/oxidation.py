@@ -33,6 +33,7 @@ from pymatgen.core import Composition, Structure
 
 from crystalkit.errors import CrystalInputError
 from crystalkit.structures import check_structure
+from crystalkit.metrics.validity import DEFAULT_OXIDATION_STATES, OXIDATION_STATE_LISTS, oxidation_state_list
 
 __all__ = ["OxidationResult", "ChargeBalance", "oxidation_states", "charge_balance"]
 
@@ -120,16 +121,20 @@ def charge_balance(
     composition: Composition | str | Structure,
     *,
     pauling_test: bool = True,
-    oxidation_states_set: str | None = None,
+    oxidation_states: str = DEFAULT_OXIDATION_STATES,
 ) -> ChargeBalance:
     """SMACT charge-balance test of a composition, with the neutral assignment that passed.
 
     Args:
         composition: a formula, Composition or Structure (its composition is used).
         pauling_test: also require that anions are more electronegative than cations.
-        oxidation_states_set: which of SMACT's oxidation-state lists to draw from,
-            e.g. "icsd16", "icsd24", "smact14"; None uses ``smact.Element.oxidation_states``,
-            as the CDVAE evaluation scripts do.
+        oxidation_states: which of SMACT's oxidation-state lists to draw from: ``"smact14"``
+            (default; the list the published CDVAE/DiffCSP protocol ran with, smact 2.2.1) or
+            ``"icsd24"`` (SMACT 3+'s own default, narrower), exactly as in
+            :func:`crystalkit.metrics.validity.compositional_validity`.
+
+    Raises:
+        CrystalInputError: an unreadable formula, fractional amounts, or an unknown list name.
 
     Returns:
         A :class:`ChargeBalance`.
@@ -157,8 +162,10 @@ def charge_balance(
     divisor = reduce(math.gcd, counts)
     counts = [count // divisor for count in counts]  # SrTi2O6 -> SrTiO3 ratios
     elements = [smact.Element(symbol) for symbol in symbols]
-    attribute = "oxidation_states" if oxidation_states_set is None else f"oxidation_states_{oxidation_states_set}"
-    choices = [getattr(element, attribute, None) or [] for element in elements]
+    attribute = OXIDATION_STATE_LISTS[oxidation_state_list(oxidation_states)]
+    # Every state of the chosen list, the common ones (ICSD-24) first, so the assignment reported is the
+    # familiar one (Sr2+ Ti4+ O2-, not the also-neutral Sr2+ Ti+ O-); the verdict does not depend on the order.
+    choices = [_common_first(getattr(element, attribute, None) or [], element) for element in elements]
     if not all(choices):
         missing = [symbol for symbol, states in zip(symbols, choices, strict=True) if not states]
         return ChargeBalance(False, None, f"SMACT lists no oxidation states for {', '.join(missing)}")
@@ -174,6 +181,12 @@ def charge_balance(
     if found_neutral:
         return ChargeBalance(False, None, "neutral assignments exist but all fail the Pauling electronegativity test")
     return ChargeBalance(False, None, "no combination of known oxidation states is neutral")
+
+
+def _common_first(states: list[int], element) -> list[int]:
+    """``states`` reordered: those SMACT's ICSD-24 list holds (the common ones) first, the rest after."""
+    common = set(getattr(element, "oxidation_states_icsd24", None) or [])
+    return sorted(states, key=lambda state: (state not in common, abs(state)))
 
 
 def _passes_pauling(test, states, electronegativities) -> bool:

@@ -450,7 +450,7 @@ medians = {name: bootstrap_interval(e, np.median, seed=SEED) for name, e in kept
 claim(medians[low_name].estimate < medians[high_name].estimate, "the low samples sit below the high ones",
       low=medians[low_name].estimate, high=medians[high_name].estimate)
 say("Median formation energy (eV/atom, 95 % bootstrap interval): " + "; ".join(
-    f"{name}: {iv.estimate:.2f} ({iv.low:.2f} to {iv.high:.2f})" for name, iv in medians.items()) + ".");
+    f"{name}: {iv:.2f}" for name, iv in medians.items()) + ".");
 
 # %% [markdown]
 # Guidance works here: the "low" samples sit below the "high" ones. Their chemistry tells why: a model can lower
