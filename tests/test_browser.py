@@ -15,7 +15,10 @@ never downloaded), runs all cells from the Run menu, and checks:
   every player is played to its end with a gallery on the page, and the
   crystal stays drawn during and after play, every other 3-D view on the page
   keeps drawing, no WebGL context is created or lost while playing, and the
-  console holds no error and no "Too many active WebGL contexts".
+  console holds no error and no "Too many active WebGL contexts";
+* the course notebooks with another live control (a drop-down, slider or text
+  box): the test moves the control as a student would and sees a drawing of
+  the widget change (screenshots before and after), with no console error.
 
 Chromium keeps at most 16 WebGL contexts per page and throws the oldest away
 beyond that, so a widget that makes a new 3-D view per frame blanks the others.
@@ -71,6 +74,11 @@ NOTEBOOK_SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the 
 #: Course notebooks with a live trajectory player, run as a student runs them (quick mode).
 #: Course notebooks with a live trajectory player, and how many plotly 3-D panels (a gallery) each shows beside it.
 PLAYER_NOTEBOOKS = {"06_diffusion.ipynb": 2, "07_flow_matching.ipynb": 0}
+#: Course notebooks with a live control: the CSS class of the widget and the control the test moves in it
+#: ("dropdown": choose another entry; "slider": drag the handle to the far end; "text": type and press Enter).
+CONTROL_NOTEBOOKS = {
+    "10_experimental_validation.ipynb": ("crystalkit-xrd-comparison", "dropdown"),
+}
 COURSE_PARAMETERS = {"QUICK": True, "SEED": 0}
 WIDGET_CALL = re.compile(r"\b(view|gallery|trajectory_player|trajectory_figure|xrd_comparison)\(")
 
@@ -190,7 +198,7 @@ def jupyterlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab_root")
     home = tmp_path_factory.mktemp("lab_home")
     _write_notebook(root / NOTEBOOK)
-    for name in PLAYER_NOTEBOOKS:
+    for name in {**PLAYER_NOTEBOOKS, **CONTROL_NOTEBOOKS}:
         _prepare_course_notebook(name, root)
     _write_settings(home / "settings")
     port, token = _free_port(), uuid.uuid4().hex
@@ -572,6 +580,89 @@ def test_course_notebook_players_keep_every_view_drawing(jupyterlab, browser, ar
     assert all(min(fractions) > DRAWN for fractions in during.values()), f"a player went blank: {during}"
     assert not blank, f"views blank after play: {blank}"
     assert drag_problem is None, f"could not rotate the gallery after play: {drag_problem}"
+    assert not errors, f"console errors: {errors[:5]}"
+
+
+def _drawings(widget) -> list[bytes]:
+    """Screenshots of every drawing inside a widget: plotly figures and nglview canvases."""
+    drawings = widget.locator(".js-plotly-plot, .crystalkit-ngl canvas")
+    return [_screenshot(drawings.nth(i), timeout_s=30) for i in range(drawings.count())]
+
+
+def _changed_fraction(before: bytes, after: bytes) -> float:
+    """Fraction of pixels that differ between two screenshots, over the region both cover (1.0 if one is missing)."""
+    import numpy as np
+    from PIL import Image
+
+    if not before or not after:
+        return 1.0 if before != after else 0.0
+    a = np.asarray(Image.open(io.BytesIO(before)).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(io.BytesIO(after)).convert("RGB")).astype(int)
+    height, width = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])  # a resized output: compare the overlap
+    return float((np.abs(a[:height, :width] - b[:height, :width]).max(axis=2) > 24).mean())
+
+
+def _move_control(page, widget, kind: str) -> str:
+    """Move the first control of ``kind`` in ``widget`` as a student would; returns what was done."""
+    if kind == "dropdown":
+        select = widget.locator(".widget-dropdown select").first
+        select.scroll_into_view_if_needed()
+        options = select.locator("option").all_inner_texts()
+        select.select_option(index=1)
+        return f"chose {options[1]!r} (was {options[0]!r})"
+    if kind == "slider":
+        base = widget.locator(".widget-slider .noUi-base").first
+        handle = widget.locator(".widget-slider .noUi-handle").first
+        base.scroll_into_view_if_needed()
+        start, track = handle.bounding_box(), base.bounding_box()
+        page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(track["x"] + track["width"] - 1, start["y"] + start["height"] / 2, steps=12)
+        page.mouse.up()
+        return "dragged the slider to its far end"
+    if kind.startswith("text:"):
+        box = widget.locator(".widget-text input").first
+        box.scroll_into_view_if_needed()
+        box.fill(kind.split(":", 1)[1])
+        box.press("Enter")
+        return f"typed {kind.split(':', 1)[1]!r}"
+    raise ValueError(f"unknown control kind {kind!r}")
+
+
+@pytest.mark.parametrize("notebook", list(CONTROL_NOTEBOOKS))
+def test_moving_a_course_widget_control_changes_its_drawing(jupyterlab, browser, artifacts, notebook):
+    """The live controls of the course notebooks (drop-downs, sliders, text boxes) redraw what they control."""
+    from playwright.sync_api import expect
+
+    css_class, kind = CONTROL_NOTEBOOKS[notebook]
+    page, console = _open_notebook(browser, jupyterlab, notebook)
+    label = Path(notebook).stem
+    _run_all_cells(page)
+    _wait_until_every_cell_ran(page, timeout_s=COURSE_RUN_TIMEOUT_S)
+    widget = page.locator(f".{css_class}").first
+    expect(widget).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
+    widget.scroll_into_view_if_needed()
+    drawings = widget.locator(".js-plotly-plot, .crystalkit-ngl canvas")
+    expect(drawings.first).to_be_visible(timeout=OUTPUT_TIMEOUT_MS)
+    for i in range(drawings.count()):
+        _wait_for_drawing(drawings.nth(i), timeout_s=60, need_red=False)
+    before = _drawings(widget)
+    _keep_screenshot(widget, artifacts / f"{label}_control_before.png")
+    action = _move_control(page, widget, kind)
+    changed: list[float] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the kernel answers the control, then the front end redraws
+        after = _drawings(widget)
+        changed = [_changed_fraction(b, a) for b, a in zip(before, after)] + [float(len(after) != len(before))]
+        if max(changed) > 0.002:
+            break
+        time.sleep(1.0)
+    _keep_screenshot(widget, artifacts / f"{label}_control_after.png")
+    errors = [line for line in console if line.startswith(("error", "pageerror"))]
+    measured = {"action": action, "drawings": len(before), "changed_fraction": changed, "console_errors": errors[:20]}
+    (artifacts / f"{label}_control.json").write_text(json.dumps(measured, indent=1))
+    print(json.dumps(measured))
+    assert max(changed) > 0.002, f"{action}, but no drawing changed: {measured}"
     assert not errors, f"console errors: {errors[:5]}"
 
 

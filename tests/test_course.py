@@ -70,3 +70,16 @@ def test_the_repository_map_is_true():
     available = set(table.index[table["status"] == "available"])
     assert available == {path.name[:2] for path in course_notebooks()}
     assert not (table["status"] == "available, not in the plan").any(), "add the new notebook to COURSE_PLAN"
+
+
+def test_the_readme_course_table_lists_exactly_the_notebooks_that_exist():
+    """README's course table: one 'ready' row per notebook in notebooks/, none for a notebook not written yet."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## The course", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| (\d\d) \| .*\| (\w[\w ]*) \|$", section, re.M))
+    existing = {path.name[:2] for path in course_notebooks()}
+    assert set(rows) == existing, f"README lists {sorted(rows)}, notebooks/ holds {sorted(existing)}"
+    assert set(rows.values()) == {"ready"}

@@ -206,6 +206,7 @@ def _ipywidget(target, candidates, ranking, patterns, height) -> ipywidgets.VBox
     chooser.observe(lambda change: show(change["new"]), names="value")
     show(first)
     widget = ipywidgets.VBox([chooser, ipywidgets.HBox([pattern_box, crystal_box])])
+    widget.add_class("crystalkit-xrd-comparison")  # how the real-browser test finds it
     widget.ranking = ranking
     return widget
 
