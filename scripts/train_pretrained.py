@@ -36,6 +36,11 @@ CHECKPOINTS = {
     "perovskites-flow-csp": ("flow", "csp", "perovskites", None, 4.0),
     "perovskites-diffusion-denovo-formation-energy": ("diffusion", "de_novo", "perovskites",
                                                       "formation_energy_per_atom", 6.0),
+    "perovskites-gan-csp": ("gan", "csp", "perovskites", None, 5.0),  # notebook 05
+    "perovskites-nf-csp": ("nf", "csp", "perovskites", None, 5.0),  # notebook 05
+    "perovskites-vae-csp": ("vae", "csp", "perovskites", None, 4.0),
+    "perovskites-lm-csp": ("lm", "csp", "perovskites", None, 5.0),  # notebook 08
+    "perovskites-gfn-formation-energy": ("gfn", "de_novo", "perovskites", "formation_energy_per_atom", 3.0),
 }
 
 
@@ -46,6 +51,10 @@ STEP_BUDGETS = {
     "perovskites-diffusion-csp": 6000,
     "perovskites-flow-csp": 6000,
     "perovskites-diffusion-denovo-formation-energy": 8400,
+    "perovskites-lm-csp": 400,  # ~0.7 s per 128-crystal step on one idle thread: about 5 minutes
+    "perovskites-gan-csp": 800,  # notebook 05; each step differentiates the critic twice (gradient penalty)
+    "perovskites-nf-csp": 1500,  # notebook 05
+    "perovskites-vae-csp": 2000,  # notebook 04; ~1.5 diffusion steps each (encoder + denoiser), so ~2 idle minutes
 }
 
 

@@ -76,7 +76,7 @@ def test_bad_input_gives_a_one_line_error(csv_file, tmp_path, capsys):
                  "--out", str(tmp_path / "s.csv")]) == 2
     assert "No checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["train", "--family", "gan", "--data", str(csv_file), "--steps", "2", "--out", str(tmp_path / "m.pt")])
+        main(["train", "--family", "autoencoder", "--data", str(csv_file), "--steps", "2", "--out", str(tmp_path / "m.pt")])
 
 
 # --- crystalkit sample: what to sample, and bad checkpoints -----------------------------------------------------
@@ -155,3 +155,10 @@ def test_a_junk_checkpoint_gives_one_sentence(csv_file, tmp_path, capsys):
         with pytest.raises(CrystalInputError) as caught:
             read_checkpoint(path)
         assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained traceback
+
+
+def test_the_cli_offers_every_family_a_checkpoint_may_name():
+    from crystalkit.commands.train import FAMILY_NAMES
+    from crystalkit.models.checkpoint import FAMILIES
+
+    assert set(FAMILY_NAMES) == set(FAMILIES)

@@ -156,7 +156,7 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(CrystalInputError, match="not a crystalkit checkpoint"):
         read_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CrystalInputError, match="Unknown model family"):
-        build_model({"family": "gan", "backbone": {}, "process": {}})
+        build_model({"family": "autoencoder", "backbone": {}, "process": {}})
     with pytest.raises(CrystalInputError, match="Only kit models"):
         save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
 

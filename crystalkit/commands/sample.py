@@ -14,7 +14,9 @@ on the command line, as a text file with one formula a line (blank lines and
 CSV row, else the formula as written), so
 ``crystalkit evaluate --generated SAMPLES.csv --targets TARGETS.csv`` scores
 samples of a CSV's targets. De novo models: leave out ``--compositions`` to
-get K new crystals.
+get K new crystals. Language-model checkpoints (``--family lm``) write each
+crystal token by token with constrained decoding, so every stream has the
+composition asked for; GFlowNet checkpoints (``--family gfn``) only sample de novo.
 """
 
 from __future__ import annotations
@@ -99,21 +101,40 @@ def run(args: argparse.Namespace) -> int:
     else:
         ids = [target_id for target_id in target_ids for _ in range(args.samples)]
     started = time.perf_counter()
-    batch = model.sample_batch(compositions, args.samples, seed=args.seed, num_steps=args.steps,
-                               condition=args.condition, guidance_scale=args.guidance, batch_size=args.batch_size,
-                               progress=not args.quiet)
+    numbers = [i % args.samples for i in range(len(ids))] if compositions is not None else list(range(len(ids)))
+    if model.family in ("lm", "gfn"):  # sequential families: no sampler steps, no CrystalBatch
+        structures, ids, numbers, how = _sample_sequential(model, compositions, ids, numbers, args)
+    else:
+        batch = model.sample_batch(compositions, args.samples, seed=args.seed, num_steps=args.steps,
+                                   condition=args.condition, guidance_scale=args.guidance,
+                                   batch_size=args.batch_size, progress=not args.quiet)
+        structures, how = batch.to_structures(), f"with {args.steps or model.config.num_steps} steps"
     seconds = time.perf_counter() - started
-    structures = batch.to_structures()
-    extra = pd.DataFrame({
-        "formula": [s.composition.formula.replace(" ", "") for s in structures],
-        "sample": [i % args.samples for i in range(len(structures))] if compositions is not None
-        else list(range(len(structures))),
-    })
+    extra = pd.DataFrame({"formula": [s.composition.formula.replace(" ", "") for s in structures], "sample": numbers})
     write_structure_csv(args.out, structures, ids, extra)
-    steps = args.steps or model.config.num_steps
-    print(f"sampled {len(structures)} structures with {steps} steps in {seconds:.1f} s "
+    print(f"sampled {len(structures)} structures {how} in {seconds:.1f} s "
           f"({len(structures) / max(seconds, 1e-9):.1f} structures/s) on {device}; wrote {args.out}")
     return 0
+
+
+def _sample_sequential(model, compositions, ids: list[str], numbers: list[int], args: argparse.Namespace):
+    """Sample a language model (CSP, constrained decoding) or a GFlowNet (de novo) through ``model.sample``.
+
+    A language-model stream that still fails to parse is left out of the CSV and counted in the message.
+    """
+    if args.condition is not None or args.steps is not None:
+        raise CrystalInputError(f"--family {model.family} checkpoints take neither --condition nor --steps: "
+                                "drop them (the language model follows its prompt; the GFlowNet its temperature).")
+    if model.family == "gfn" and compositions is not None:
+        raise CrystalInputError("A GFlowNet checkpoint chooses its compositions itself: leave out --compositions "
+                                "(crystalkit sample --checkpoint CKPT --samples K --out SAMPLES.csv), or in Python "
+                                "call model.sample(None, K, temperature=T).")
+    rows = model.sample(compositions, args.samples, seed=args.seed)
+    flat = [structure for row in rows for structure in row]  # compositions in order, then samples
+    kept = [k for k, structure in enumerate(flat) if structure is not None]
+    how = ("by constrained decoding" + (f" ({len(flat) - len(kept)} streams did not parse, left out)"
+                                         if len(kept) < len(flat) else "")) if model.family == "lm" else "(GFlowNet)"
+    return [flat[k] for k in kept], [ids[k] for k in kept], [numbers[k] for k in kept], how
 
 
 def read_targets(values: Sequence[str]) -> tuple[list[Composition], list[str]]:

@@ -33,8 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+#: The families ``--family`` accepts (their classes: ``crystalkit.models.checkpoint.FAMILIES``; listed here so that
+#: ``crystalkit --help`` need not import torch).
+FAMILY_NAMES = ("diffusion", "flow", "vae", "gan", "nf", "lm", "gfn")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--family", required=True, choices=("diffusion", "flow"), help="model family")
+    parser.add_argument("--family", required=True, choices=FAMILY_NAMES, help="model family")
     parser.add_argument("--data", required=True, type=Path, help="training CSV (upstream format)")
     parser.add_argument("--val", type=Path, default=None, help="validation CSV (optional)")
     parser.add_argument("--minutes", type=float, default=None, help="training time budget in minutes")
@@ -65,6 +70,16 @@ def build_family(family: str, task: str, conditional: bool, hidden: int | None =
         sizes["hidden_dim"] = hidden
     if layers is not None:
         sizes["num_layers"] = layers
+    if family in ("gan", "nf"):  # the one-shot families pick their own sizes (notebook 05)
+        from crystalkit.models.gan import build_gan
+        from crystalkit.models.normalizing_flow import build_normalizing_flow
+
+        return (build_gan if family == "gan" else build_normalizing_flow)(task, conditional, hidden, layers)
+    if family in ("lm", "gfn"):  # the sequential families pick their own sizes (notebook 08)
+        from crystalkit.models.gflownet import build_gflownet
+        from crystalkit.models.language import build_language_model
+
+        return (build_language_model if family == "lm" else build_gflownet)(task, conditional, hidden, layers)
     net = PeriodicBackbone(BackboneConfig(**sizes))
     if family == "diffusion":
         return Diffusion(net, DiffusionConfig(task=task, conditional=conditional))
@@ -72,7 +87,13 @@ def build_family(family: str, task: str, conditional: bool, hidden: int | None =
         if task != "csp":
             raise CrystalInputError("--family flow supports --task csp only; use --family diffusion for de novo.")
         return FlowMatching(net, FlowConfig(conditional=conditional))
-    raise CrystalInputError(f"Unknown family {family!r}; choose diffusion or flow.")
+    if family == "vae":
+        from crystalkit.models.vae import VAE, VAEConfig
+
+        if task != "csp" or conditional:
+            raise CrystalInputError("--family vae supports --task csp without --condition only.")
+        return VAE(net, VAEConfig())
+    raise CrystalInputError(f"Unknown family {family!r}; choose one of {', '.join(FAMILY_NAMES)}.")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,8 +24,12 @@ from crystalkit.models.backbone import BackboneConfig, PeriodicBackbone
 from crystalkit.models.checkpoint import build_model, load_checkpoint, read_checkpoint, save_checkpoint
 from crystalkit.models.diffusion import Diffusion, DiffusionConfig
 from crystalkit.models.flow import FlowConfig, FlowMatching
+from crystalkit.models.gan import GAN, GANConfig
 from crystalkit.models.generator import CrystalGenerator
+from crystalkit.models.gflownet import GFlowNet, GFlowNetConfig
+from crystalkit.models.language import CrystalLanguageModel, LanguageModelConfig
 from crystalkit.models.noise import CosineSchedule, WrappedNormal
+from crystalkit.models.normalizing_flow import NormalizingFlow, NormalizingFlowConfig
 from crystalkit.models.training import (
     ExponentialMovingAverage,
     TrainConfig,
@@ -34,8 +38,19 @@ from crystalkit.models.training import (
     learning_rate,
     train,
 )
+from crystalkit.models.vae import VAE, VAEConfig
 
 __all__ = [
+    "CrystalLanguageModel",
+    "LanguageModelConfig",
+    "GFlowNet",
+    "GFlowNetConfig",
+    "GAN",
+    "GANConfig",
+    "NormalizingFlow",
+    "NormalizingFlowConfig",
+    "VAE",
+    "VAEConfig",
     "BackboneConfig",
     "PeriodicBackbone",
     "Diffusion",

@@ -32,12 +32,20 @@ import torch
 from crystalkit.errors import CrystalInputError
 from crystalkit.models.diffusion import Diffusion
 from crystalkit.models.flow import FlowMatching
+from crystalkit.models.gan import GAN
 from crystalkit.models.generator import CrystalGenerator
+from crystalkit.models.gflownet import GFlowNet
+from crystalkit.models.language import CrystalLanguageModel
+from crystalkit.models.normalizing_flow import NormalizingFlow
+from crystalkit.models.vae import VAE
 
 __all__ = ["FAMILIES", "build_model", "save_checkpoint", "read_checkpoint", "load_checkpoint"]
 
 #: Model families a checkpoint may name. Adding a family means adding it here.
-FAMILIES: dict[str, type[CrystalGenerator]] = {"diffusion": Diffusion, "flow": FlowMatching}
+FAMILIES: dict[str, type[CrystalGenerator]] = {
+    "diffusion": Diffusion, "flow": FlowMatching, "vae": VAE, "gan": GAN, "nf": NormalizingFlow,
+    "lm": CrystalLanguageModel, "gfn": GFlowNet,
+}
 
 _FORMAT = "crystalkit-checkpoint"
 _VERSION = 1

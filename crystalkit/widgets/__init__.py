@@ -8,20 +8,32 @@
     element_color   the Jmol colour of an element, shared by every drawing
     trajectory_player   watch a crystal form during sampling (play button and slider over the steps)
     trajectory_figure   the same as a self-contained plotly animation (plays in exported HTML)
+    latent_explorer     a VAE's latent space: a map, a crystal picker and a walk slider (notebook 04)
+    gan_training_figure a GAN's samples and diversity over training, with a slider (notebook 05)
+    prompt_widget       prompt a crystal language model; gflownet_widget: a GFlowNet's reward temperature (08)
 
-Later widgets (trajectory player, latent explorer, XRD comparison) live in
-modules of their own beside ``viewer.py`` and reuse ``colors`` and ``figures``.
+Widgets with controls live in modules of their own beside ``viewer.py`` (``trajectory``, ``xrd``, ``latent``,
+``gan_training``, ``prompt``) and reuse ``colors``, ``figures`` and ``ngl``.
 Importing this package imports neither plotly nor nglview.
 """
 
 from crystalkit.widgets.backend import VIEWER_ENV_VAR, resolve_backend
 from crystalkit.widgets.colors import JMOL_COLORS, element_color
 from crystalkit.widgets.figures import crystal_figure, gallery
+from crystalkit.widgets.gan_training import gan_training_explorer, gan_training_figure
+from crystalkit.widgets.latent import latent_explorer, latent_map_figure
 from crystalkit.widgets.ngl import element_legend, nglview_widget
+from crystalkit.widgets.prompt import gflownet_widget, prompt_widget
 from crystalkit.widgets.trajectory import trajectory_figure, trajectory_player
 from crystalkit.widgets.viewer import view
 
 __all__ = [
+    "gan_training_explorer",
+    "gan_training_figure",
+    "prompt_widget",
+    "gflownet_widget",
+    "latent_explorer",
+    "latent_map_figure",
     "view",
     "gallery",
     "crystal_figure",
