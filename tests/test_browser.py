@@ -80,8 +80,6 @@ PLAYER_NOTEBOOKS = {"06_diffusion.ipynb": 2, "07_flow_matching.ipynb": 0}
 CONTROL_NOTEBOOKS = {
     "04_vae.ipynb": [(".crystalkit-latent-explorer", "slider")],
     "05_gan_and_normalizing_flow.ipynb": [(".js-plotly-plot:has(.slider-container)", "plotly-slider")],
-    "08_language_models_and_gflownets.ipynb": [(".crystalkit-prompt", "text:BaZrO3"),
-                                               (".crystalkit-gflownet", "slider")],
     "10_experimental_validation.ipynb": [(".crystalkit-xrd-comparison", "dropdown")],
 }
 COURSE_PARAMETERS = {"QUICK": True, "SEED": 0}
