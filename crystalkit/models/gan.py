@@ -247,15 +247,6 @@ class GAN(CrystalGenerator):
                 "penalty": penalty.detach(), "slope": slope, "generator": generator_loss.detach()}
 
     # ------------------------------------------------------ what the kit needs
-    @classmethod
-    def from_config(cls, config: dict):
-        """Rebuild an untrained model from ``to_config()``'s dict; a config of another family is refused."""
-        family = config.get("family") if isinstance(config, dict) else None
-        if family != cls.family:
-            raise CrystalInputError(f"This is a {family!r} model config, not a {cls.family!r} one: load the "
-                                    "checkpoint with crystalkit.models.load_checkpoint, which builds its own family.")
-        return super().from_config(config)
-
     def lattice_in_angstrom(self, lattice: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.lattice.to_lattice(lattice, mask.sum(dim=1))
 

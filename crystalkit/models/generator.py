@@ -494,7 +494,29 @@ class CrystalGenerator(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> CrystalGenerator:
-        """Rebuild an (untrained) model from :meth:`to_config`'s dict."""
+        """Rebuild an (untrained) model from :meth:`to_config`'s dict; a config of another family is refused."""
+        cls._refuse_other_family(config)
         net = PeriodicBackbone(BackboneConfig(**config["backbone"]))
         return cls(net, cls.config_class(**config["process"]))
+
+    @classmethod
+    def _refuse_other_family(cls, config: dict) -> None:
+        """Raise unless ``config`` names this class's family (every family's ``from_config`` calls it)."""
+        family = config.get("family") if isinstance(config, dict) else None
+        if family != cls.family:
+            raise CrystalInputError(f"This is a {family!r} model config, not a {cls.family!r} one: load the "
+                                    "checkpoint with crystalkit.models.load_checkpoint, which builds its own family.")
+
+    @classmethod
+    def load(cls, path, *, device: str | torch.device = "cpu", weights: str = "ema") -> CrystalGenerator:
+        """A trained model of this family from a kit checkpoint; a checkpoint of another family is refused."""
+        from crystalkit.models.checkpoint import load_checkpoint, read_checkpoint
+
+        family = read_checkpoint(path)["model_config"].get("family")
+        if family != cls.family:
+            raise CrystalInputError(f"{path} holds a {family} model, not a {cls.__name__} ({cls.family!r}): load it "
+                                    f"with crystalkit.models.load_checkpoint, or train one with "
+                                    f"`crystalkit train --family {cls.family}`.")
+        model, _ = load_checkpoint(path, device=device, weights=weights)
+        return model
 

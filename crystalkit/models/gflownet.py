@@ -458,14 +458,5 @@ class GFlowNet(CrystalGenerator):
 
     @classmethod
     def from_config(cls, config: dict) -> GFlowNet:
+        cls._refuse_other_family(config)
         return cls(GFlowNetConfig(**config["process"]))
-
-    @classmethod
-    def load(cls, path, device: str | torch.device = "cpu") -> GFlowNet:
-        """A trained model from a kit checkpoint; a checkpoint of another family is refused."""
-        from crystalkit.models.checkpoint import load_checkpoint
-
-        model, _ = load_checkpoint(path, device=device)
-        if not isinstance(model, cls):
-            raise CrystalInputError(f"{path} holds a {model.family!r} model, not a {cls.family!r} one.")
-        return model

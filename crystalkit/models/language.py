@@ -444,17 +444,8 @@ class CrystalLanguageModel(CrystalGenerator):
 
     @classmethod
     def from_config(cls, config: dict) -> CrystalLanguageModel:
+        cls._refuse_other_family(config)
         return cls(LanguageModelConfig(**config["process"]))
-
-    @classmethod
-    def load(cls, path, device: str | torch.device = "cpu") -> CrystalLanguageModel:
-        """A trained model from a kit checkpoint; a checkpoint of another family is refused."""
-        from crystalkit.models.checkpoint import load_checkpoint
-
-        model, _ = load_checkpoint(path, device=device)
-        if not isinstance(model, cls):
-            raise CrystalInputError(f"{path} holds a {model.family!r} model, not a {cls.family!r} one.")
-        return model
 
 
 def next_token(logits: torch.Tensor, temperature: float, top_k: int | None,

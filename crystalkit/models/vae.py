@@ -368,12 +368,5 @@ def relabel(data: DenseCrystals, generator: torch.Generator | None = None) -> De
 
 
 def load_vae(path, *, device: str | torch.device = "cpu", weights: str = "ema") -> VAE:
-    """A trained VAE from a kit checkpoint; refuses a checkpoint of another family with a clear message."""
-    from crystalkit.models.checkpoint import load_checkpoint, read_checkpoint
-
-    family = read_checkpoint(path)["model_config"].get("family")
-    if family != VAE.family:
-        raise CrystalInputError(f"{path} holds a {family} model, not a VAE: load it with "
-                                "crystalkit.models.load_checkpoint, or train a VAE with `crystalkit train --family vae`.")
-    model, _ = load_checkpoint(path, device=device, weights=weights)
-    return model
+    """A trained VAE from a kit checkpoint (``VAE.load``); refuses a checkpoint of another family."""
+    return VAE.load(path, device=device, weights=weights)
