@@ -12,4 +12,4 @@ from __future__ import annotations
 __all__ = ["COMMANDS"]
 
 #: Module names under ``crystalkit.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("evaluate", "train", "sample")
+COMMANDS: tuple[str, ...] = ("evaluate", "train", "sample", "export")
