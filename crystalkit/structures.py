@@ -102,8 +102,9 @@ def check_structure(
         )
     if require_ordered and not structure.is_ordered:
         raise CrystalInputError(
-            "The structure is disordered (partial occupancies). Order it first, e.g. with "
-            "pymatgen's OrderDisorderedStructureTransformation, or pass require_ordered=False."
+            "The structure is disordered (partial occupancies). Read it with crystalkit.disorder.read_disordered_cif "
+            "and order it (crystalkit.disorder: ordered_approximants or special_quasirandom_structure), or pass "
+            "require_ordered=False."
         )
     if len(structure) > 1 or min(structure.lattice.abc) < min_distance:
         distances = structure.distance_matrix

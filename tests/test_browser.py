@@ -80,12 +80,17 @@ PLAYER_NOTEBOOKS = {"06_diffusion.ipynb": 2, "07_flow_matching.ipynb": 0}
 CONTROL_NOTEBOOKS = {
     "04_vae.ipynb": [(".crystalkit-latent-explorer", "slider")],
     "05_gan_and_normalizing_flow.ipynb": [(".js-plotly-plot:has(.slider-container)", "plotly-slider")],
+    "08_language_models_and_gflownets.ipynb": [(".crystalkit-prompt", "text:BaZrO3"),
+                                               (".crystalkit-gflownet", "slider")],
     "10_experimental_validation.ipynb": [(".crystalkit-xrd-comparison", "dropdown")],
+    "11_disorder_and_defects.ipynb": [(".crystalkit-defect-builder", "dropdown")],
+    "12_explainability.ipynb": [(".js-plotly-plot:has(.slider-container)", "plotly-slider")],
+    "13_inverse_design.ipynb": [(".crystalkit-playground", "slider")],
 }
 COURSE_PARAMETERS = {"QUICK": True, "SEED": 0}
 WIDGET_CALL = re.compile(
     r"\b(view|gallery|trajectory_player|trajectory_figure|xrd_comparison|latent_explorer|prompt_widget"
-    r"|gflownet_widget|gan_training_figure)\("
+    r"|gflownet_widget|gan_training_figure|sampling_playground|waterfall_figure|defect_builder|model_chooser)\("
 )
 
 #: A canvas counts as drawn when more than this fraction of its pixels is not near-white. A blank nglview
@@ -671,6 +676,18 @@ def test_moving_a_course_widget_control_changes_its_drawing(jupyterlab, browser,
     assert not errors, f"console errors: {errors[:5]}"
 
 
+def _wait_for_idle_kernel(page, timeout_s: float) -> None:
+    """Wait (up to ``timeout_s``) until the notebook's kernel is idle again after a control moved.
+
+    The kernel may take a moment to turn busy, so the indicator must read idle twice, a second apart.
+    """
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator").first
+    deadline, idle_reads = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline and idle_reads < 2:
+        time.sleep(1.0)
+        idle_reads = idle_reads + 1 if indicator.get_attribute("data-status") == "idle" else 0
+
+
 def _move_and_compare(page, widget, kind: str, artifacts: Path, label: str) -> dict:
     """Screenshot a widget's drawings, move its control, and measure how much of each drawing changed."""
     from playwright.sync_api import expect
@@ -679,15 +696,21 @@ def _move_and_compare(page, widget, kind: str, artifacts: Path, label: str) -> d
     widget.scroll_into_view_if_needed()
     expect(widget.locator(".js-plotly-plot, .crystalkit-ngl canvas, .cartesianlayer").first).to_be_visible(
         timeout=OUTPUT_TIMEOUT_MS)
+    # What a hover shows (plotly's toolbar, a tooltip) is not a redraw: hide the toolbar and keep the mouse
+    # off the drawings whenever a screenshot is taken.
+    page.add_style_tag(content=".modebar-container, .hoverlayer { display: none !important; }")
+    page.mouse.move(0, 0)
     drawings = _drawing_locator(widget)
     for i in range(drawings.count()):
         _wait_for_drawing(drawings.nth(i), timeout_s=60, need_red=False)
     before = _drawings(widget)
     _keep_screenshot(widget, artifacts / f"{label}_before.png")
     action = _move_control(page, widget, kind)
+    page.mouse.move(0, 0)
+    _wait_for_idle_kernel(page, timeout_s=90)  # the kernel computes the answer first; compare after it
     changed: list[float] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:  # the kernel answers the control, then the front end redraws
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the front end redraws what the kernel sent
         after = _drawings(widget)
         changed = [_changed_fraction(b, a) for b, a in zip(before, after)] + [float(len(after) != len(before))]
         if max(changed) > 0.002:

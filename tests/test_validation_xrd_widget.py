@@ -83,3 +83,23 @@ def test_live_widget_swaps_the_crystal_in_one_view(srtio3, candidates):
     assert [float(value) for value in cryst1.split()[1:4]] == [5.64, 5.64, 5.64]
     centre = -np.array(waiting["orient"]["args"][0][12:15])  # the translation column: -(centre of the cell)
     np.testing.assert_allclose(centre, [2.82, 2.82, 2.82], atol=1e-6)
+
+
+def test_live_widget_redraws_without_capturing_output(srtio3, candidates, monkeypatch):
+    """No display() and no Output capture (it hung headless runs, see crystalkit/widgets/_live.py)."""
+    pytest.importorskip("nglview")
+    import ipywidgets
+    from IPython import display as ipython_display
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the widget drew by output capture or display()")
+
+    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
+    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
+    monkeypatch.setattr(ipython_display, "display", refuse)
+    target = simulate_xrd(srtio3, noise=0.01, seed=0)
+    widget = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="nglview")
+    chooser, (pattern_box, _) = widget.children[0], widget.children[1].children
+    before = pattern_box.outputs
+    chooser.value = chooser.options[-1][1]
+    assert pattern_box.outputs and pattern_box.outputs != before

@@ -110,3 +110,24 @@ def test_default_walk_joins_the_two_crystals_furthest_apart_on_the_map(model):
     xy = widget.map.xy[:, 0]
     start, end = widget.children[1].children[1].value, widget.children[1].children[2].value
     assert (start, end) == (int(np.argmin(xy)), int(np.argmax(xy)))
+
+
+@pytest.mark.parametrize("backend", ["plotly", "nglview"])
+def test_the_explorer_draws_without_capturing_output(model, backend, monkeypatch):
+    """No display() and no Output capture (it hung headless runs, see crystalkit/widgets/_live.py)."""
+    import ipywidgets
+    from IPython import display as ipython_display
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the widget drew by output capture or display()")
+
+    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
+    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
+    monkeypatch.setattr(ipython_display, "display", refuse)
+    widget = latent_explorer(model, perovskites(), start=0, end=1, steps=3, backend=backend)
+    map_area, crystal_area = widget.children[0].children
+    first_map = map_area.children[0].outputs
+    widget.children[2].value = 2  # the walk slider
+    widget.children[1].children[1].value = 3  # a new 'from' end: the map is redrawn
+    assert map_area.children[0].outputs != first_map  # the map's display data changed with the new walk
+    assert crystal_area.children  # the crystal is drawn (nglview: the widget itself; plotly: its display data)

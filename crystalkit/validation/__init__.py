@@ -13,7 +13,11 @@ materials scientist would run before believing it, each in its own module:
   SMACT charge balance;
 * :mod:`~crystalkit.validation.coordination` coordination environments (CrystalNN);
 * :mod:`~crystalkit.validation.xrd` simulated powder XRD, pattern similarity and
-  ranking candidates against a target pattern.
+  ranking candidates against a target pattern;
+* :mod:`~crystalkit.validation.pdf` the pair distribution function G(r) of a
+  nanoparticle of the crystal (DebyeCalculator), which sees local order, size and disorder;
+* :mod:`~crystalkit.validation.ranking` ranking candidates against a noisy measured
+  XRD or PDF pattern (Rwp or Pearson), and how noise and broadening change the answer.
 
 Nothing heavy is imported until a function needs it (CHGNet loads on the first
 relaxation and is then cached).
@@ -29,6 +33,16 @@ from crystalkit.validation.hull import (
     formation_energy_per_atom,
 )
 from crystalkit.validation.oxidation import ChargeBalance, OxidationResult, charge_balance, oxidation_states
+from crystalkit.validation.pdf import (
+    PDFPattern,
+    debye_pdf,
+    nanoparticle,
+    off_centre,
+    peak_fwhm,
+    rms_amplitude,
+    simulate_pdf,
+)
+from crystalkit.validation.ranking import profile_agreement, rank_against_measured, ranking_sweep
 from crystalkit.validation.relax import (
     RelaxationNotConvergedError,
     RelaxationWarning,
@@ -83,4 +97,15 @@ __all__ = [
     "best_strain_similarity",
     "rank_candidates",
     "resample_pattern",
+    # PDF and ranking against a measured pattern
+    "simulate_pdf",
+    "PDFPattern",
+    "debye_pdf",
+    "nanoparticle",
+    "off_centre",
+    "peak_fwhm",
+    "rms_amplitude",
+    "profile_agreement",
+    "rank_against_measured",
+    "ranking_sweep",
 ]

@@ -16,13 +16,17 @@ slider over those steps:
 :func:`training_snapshot_points` is the pure function underneath (the
 points of one step). Two faces: :func:`gan_training_figure`, one
 self-contained plotly figure with its own slider (every step's samples are
-stored as a frame, so it works in exported HTML and under papermill), and
-:func:`gan_training_explorer`, an ipywidgets slider that redraws a live
-figure (a ``FigureWidget`` with plotly 6+ needs the optional ``anywidget``).
+stored as a frame, so it works in exported HTML and under papermill; its axes
+are fixed to hold every step's samples, since plotly does not rescale the axes
+when a frame is shown), and :func:`gan_training_explorer`, an ipywidgets slider
+that redraws a live figure (a ``FigureWidget`` with plotly 6+ needs the optional
+``anywidget``; without it the figure is redrawn by setting an ``Output``'s state,
+never by output capture, see :mod:`crystalkit.widgets._live`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,6 +34,7 @@ import torch
 from pymatgen.core import Structure
 
 from crystalkit.errors import CrystalInputError
+from crystalkit.widgets._live import figure_box, show_figure
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -103,12 +108,8 @@ def gan_training_explorer(model: GAN, rows: Sequence[dict], snapshots: Sequence[
         target.data[1].x, target.data[1].y = [steps[index]], [diversity[index]]
         target.data[3].x, target.data[3].y = volumes, shortest
         target.layout.annotations[1].text = f"samples at step {steps[index]}"
-        if live is None:  # a static figure is drawn again in the output area
-            from IPython.display import display
-
-            output.clear_output(wait=True)
-            with output:
-                display(figure)
+        if live is None:  # a static figure is drawn again in the drawing box (no output capture)
+            show_figure(output, figure)
 
     live, output = _live_figure(figure)
     slider.observe(lambda change: show(change["new"]), names="value")
@@ -120,13 +121,12 @@ def gan_training_explorer(model: GAN, rows: Sequence[dict], snapshots: Sequence[
 
 def _live_figure(figure):
     """``(FigureWidget, None)`` where plotly can make one, else ``(None, an ipywidgets.Output)`` to draw into."""
-    import ipywidgets
     import plotly.graph_objects as go
 
     try:
         return go.FigureWidget(figure), None
     except ImportError:  # plotly >= 6 without anywidget
-        return None, ipywidgets.Output()
+        return None, figure_box()
 
 
 def gan_training_figure(model: GAN, rows: Sequence[dict], snapshots: Sequence[dict], probe: Sequence[Structure],
@@ -134,8 +134,10 @@ def gan_training_figure(model: GAN, rows: Sequence[dict], snapshots: Sequence[di
     """The explorer as one plotly figure: a slider over the logged steps, one frame per step.
 
     Traces ``[diversity curve, step marker, real crystals, samples]``; each frame replaces the marker and
-    the samples (traces 1 and 3). The figure starts at the last step. ``model`` ends with the last
-    snapshot's generator weights.
+    the samples (traces 1 and 3). The figure starts at the last step. The axes of the samples panel are
+    fixed to hold the real crystals and the samples of every step (plotly keeps the axes of the first
+    drawing when it shows a frame, so autoscaled axes would leave other steps' samples off the panel).
+    ``model`` ends with the last snapshot's generator weights.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -165,6 +167,20 @@ def gan_training_figure(model: GAN, rows: Sequence[dict], snapshots: Sequence[di
     figure.update_layout(height=height, sliders=[slider])
     figure.update_xaxes(title_text="step", row=1, col=1)
     figure.update_yaxes(title_text="diversity (data = 1)", row=1, col=1)
-    figure.update_xaxes(title_text="volume per atom (Å³)", row=1, col=2)
-    figure.update_yaxes(title_text="shortest distance (Å)", row=1, col=2)
+    every_volume = [real_volume] + [volumes for volumes, _ in points]  # the data and every step's samples
+    every_shortest = [real_shortest] + [shortest for _, shortest in points]
+    figure.update_xaxes(title_text="volume per atom (Å³)", range=_padded_range(every_volume), autorange=False,
+                        row=1, col=2)
+    figure.update_yaxes(title_text="shortest distance (Å)", range=_padded_range(every_shortest), autorange=False,
+                        row=1, col=2)
     return figure
+
+
+def _padded_range(groups: Sequence[Sequence[float]], pad: float = 0.05) -> list[float]:
+    """``[low, high]`` holding every finite value of every group, widened by ``pad`` of the span each side."""
+    values = [v for group in groups for v in group if math.isfinite(v)]
+    if not values:
+        return [0.0, 1.0]
+    low, high = min(values), max(values)
+    margin = pad * (high - low) if high > low else max(abs(low) * pad, 0.5)
+    return [low - margin, high + margin]

@@ -202,7 +202,9 @@ def latent_explorer(
     start_box = ipywidgets.Dropdown(options=options, value=start, description="from")
     end_box = ipywidgets.Dropdown(options=options, value=end, description="to")
     slider = ipywidgets.IntSlider(value=0, min=0, max=steps - 1, description="walk", continuous_update=False)
-    map_out, crystal_out = (ipywidgets.Output(layout=ipywidgets.Layout(width="50%")) for _ in range(2))
+    # Two areas whose content is swapped as state (children, or a figure's display data), never by output capture:
+    # capture hangs headless runs (see crystalkit/widgets/_live.py).
+    map_out, crystal_out = (ipywidgets.Box(layout=ipywidgets.Layout(width="50%")) for _ in range(2))
     caption = ipywidgets.HTML()
     widget = ipywidgets.VBox([ipywidgets.HBox([map_out, crystal_out]),
                               ipywidgets.HBox([picker, start_box, end_box]), slider, caption])
@@ -215,10 +217,22 @@ def latent_explorer(
     return widget
 
 
+def _show_in(area, shown) -> None:
+    """Put ``shown`` in ``area`` (an ``ipywidgets.Box``): a widget as its child, a plotly figure as display data."""
+    import ipywidgets
+
+    from crystalkit.widgets._live import figure_box, show_figure
+
+    if isinstance(shown, ipywidgets.DOMWidget):
+        area.children = (shown,)
+        return
+    if not (area.children and isinstance(area.children[0], ipywidgets.Output)):
+        area.children = (figure_box(),)
+    show_figure(area.children[0], shown)
+
+
 def _wire(widget, model, structures: list[Structure], parts: dict, settings: dict) -> None:
     """Connect the controls: recompute the walk when its ends change, redraw on every move."""
-    from IPython.display import display
-
     from crystalkit.widgets.figures import crystal_figure
     from crystalkit.widgets.ngl import replace_structure, swappable_widget
 
@@ -231,25 +245,19 @@ def _wire(widget, model, structures: list[Structure], parts: dict, settings: dic
         if settings["backend"] == "nglview":  # one canvas for the whole session: swap the crystal in it
             if widget.figure is None:
                 widget.figure = swappable_widget([structure], height=f"{height}px")
-                with parts["crystal_out"]:
-                    display(widget.figure)
+                _show_in(parts["crystal_out"], widget.figure)
             else:
                 replace_structure(widget.figure, structure, refit=True)
             return
         widget.figure = crystal_figure(structure, title=text, height=height)
-        parts["crystal_out"].clear_output(wait=True)
-        with parts["crystal_out"]:
-            display(widget.figure)
+        _show_in(parts["crystal_out"], widget.figure)
 
     def redraw_map() -> None:
         a, b = parts["start"].value, parts["end"].value
         t = np.linspace(0, 1, settings["steps"])[:, None]
         figure = latent_map_figure(chart, label_name=settings["label_name"], ends=(a, b),
                                    walk=(1 - t) * chart.mu[a] + t * chart.mu[b], height=height)
-        shown = _clickable(figure, lambda index: setattr(parts["picker"], "value", index))
-        parts["map_out"].clear_output(wait=True)
-        with parts["map_out"]:
-            display(shown)
+        _show_in(parts["map_out"], _clickable(figure, lambda index: setattr(parts["picker"], "value", index)))
 
     def new_walk(_change=None) -> None:
         a, b = parts["start"].value, parts["end"].value

@@ -10,10 +10,11 @@
 
 Both are made of pure functions (:func:`prompt_samples`,
 :func:`gflownet_distribution`) that tests and notebooks can call directly, and
-a thin ipywidgets layer. The figure is a plotly ``FigureWidget`` where plotly
-can make one (plotly 6 needs the optional ``anywidget`` package), else a
-figure redrawn in an ``Output``; either way ``widget.figure`` is the current
-figure, so a test can check that moving a control changed its data.
+a thin ipywidgets layer. Each move of a control computes a new plotly figure
+and puts it in the widget's drawing box by setting the box's state, never by
+``display()`` inside ``with output:`` (output capture hung headless runs of
+notebook 08; see :mod:`crystalkit.widgets._live`). ``widget.figure`` is the
+figure shown, so a test can check that moving a control changed it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from crystalkit.errors import CrystalInputError
+from crystalkit.widgets._live import figure_box, show_figure
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -78,7 +80,7 @@ def _samples_figure(samples: list[LMSample], summary: str, columns: int) -> go.F
         figure.update_layout(title=f"no stream parsed ({summary})", height=200)
         return figure
     figure = gallery(structures, columns=columns)
-    figure.update_layout(title=summary)
+    figure.update_layout(title=summary, margin={"t": 90}, height=figure.layout.height + 50)  # title above the panels
     return figure
 
 
@@ -87,8 +89,9 @@ def prompt_widget(model: CrystalLanguageModel, text: str = "SrTiO3", temperature
     """Text box (composition and/or space group) + temperature slider -> the crystals the model writes.
 
     Returns:
-        ``VBox([HBox([text, slider]), status, figure])``; ``.figure`` is the current plotly figure,
-        ``.samples`` the current :class:`~crystalkit.models.language.LMSample` list.
+        ``VBox([HBox([text, slider]), status, drawing])``, the drawing an ``Output`` whose state holds the
+        figure; ``.figure`` is the plotly figure shown (``None`` until a prompt parses), ``.samples`` the
+        current :class:`~crystalkit.models.language.LMSample` list.
     """
     import ipywidgets
 
@@ -97,9 +100,10 @@ def prompt_widget(model: CrystalLanguageModel, text: str = "SrTiO3", temperature
     slider = ipywidgets.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.1, description="temperature",
                                     continuous_update=False)
     status = ipywidgets.HTML()
-    holder, draw = _live_figure()
-    widget = ipywidgets.VBox([ipywidgets.HBox([box, slider]), status, holder])
+    drawing = figure_box()
+    widget = ipywidgets.VBox([ipywidgets.HBox([box, slider]), status, drawing])
     widget.add_class("crystalkit-prompt")  # how the real-browser test finds it
+    widget.samples, widget.figure = [], None
 
     def update(_=None) -> None:
         try:
@@ -109,7 +113,7 @@ def prompt_widget(model: CrystalLanguageModel, text: str = "SrTiO3", temperature
             return
         status.value = html.escape(summary)
         widget.samples = samples
-        widget.figure = draw(_samples_figure(samples, summary, columns))
+        widget.figure = show_figure(drawing, _samples_figure(samples, summary, columns))
 
     box.observe(update, names="value")
     slider.observe(update, names="value")
@@ -152,20 +156,20 @@ def gflownet_widget(model: GFlowNet, temperature: float = 0.1, *, num_samples: i
     """A reward-temperature slider (log scale) over the GFlowNet's sampled formulas.
 
     Returns:
-        ``VBox([slider, figure])``; ``.figure`` is the current bar chart, ``.table`` its data.
+        ``VBox([slider, drawing])``; ``.figure`` is the bar chart shown, ``.table`` its data.
     """
     import ipywidgets
 
     low, high = model.config.min_temperature, model.config.max_temperature
     slider = ipywidgets.FloatLogSlider(value=min(max(temperature, low), high), min=_log10(low), max=_log10(high),
                                        step=0.05, description="T (eV/atom)", continuous_update=False)
-    holder, draw = _live_figure()
-    widget = ipywidgets.VBox([slider, holder])
+    drawing = figure_box()
+    widget = ipywidgets.VBox([slider, drawing])
     widget.add_class("crystalkit-gflownet")
 
     def update(_=None) -> None:
         widget.table = gflownet_distribution(model, slider.value, num_samples, seed)
-        widget.figure = draw(_distribution_figure(widget.table, slider.value, shown))
+        widget.figure = show_figure(drawing, _distribution_figure(widget.table, slider.value, shown))
 
     slider.observe(update, names="value")
     update()
@@ -177,37 +181,3 @@ def _log10(value: float) -> float:
 
     return math.log10(value)
 
-
-def _live_figure():
-    """A place for a figure that can be redrawn, and ``draw(figure) -> the figure now shown``.
-
-    A FigureWidget is updated in place (the browser patches it); without
-    ``anywidget`` an ``Output`` widget shows a fresh copy of the figure.
-    """
-    import ipywidgets
-    import plotly.graph_objects as go
-
-    try:
-        live = go.FigureWidget()
-    except ImportError:
-        live = None
-    if live is not None:
-        def draw(figure: go.Figure) -> go.FigureWidget:
-            with live.batch_update():
-                live.data = ()
-                live.add_traces(list(figure.data))
-                live.layout = figure.layout
-            return live
-
-        return live, draw
-    from IPython.display import display
-
-    output = ipywidgets.Output()
-
-    def redraw(figure: go.Figure) -> go.Figure:
-        output.clear_output(wait=True)
-        with output:
-            display(figure)  # as the other widgets do (figure.show() inside an Output stalled papermill)
-        return figure
-
-    return output, redraw

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import ipywidgets
     import plotly.graph_objects as go
 
-__all__ = ["xrd_figure", "xrd_comparison"]
+__all__ = ["xrd_comparison", "xrd_figure"]
 
 _TARGET_COLOR = "black"
 _CANDIDATE_COLOR = "#d62728"
@@ -173,8 +173,8 @@ def _ipywidget(target, candidates, ranking, patterns, height) -> ipywidgets.VBox
     contexts; see :mod:`crystalkit.widgets.ngl`).
     """
     import ipywidgets
-    from IPython.display import display
 
+    from crystalkit.widgets._live import figure_box, show_figure
     from crystalkit.widgets.ngl import legend_html, replace_structure, swappable_widget
 
     options = [
@@ -183,7 +183,7 @@ def _ipywidget(target, candidates, ranking, patterns, height) -> ipywidgets.VBox
     ]
     first = options[0][1]
     chooser = ipywidgets.Dropdown(options=options, description="candidate", layout=ipywidgets.Layout(width="60%"))
-    pattern_box = ipywidgets.Output(layout=ipywidgets.Layout(width="62%"))
+    pattern_box = figure_box(width="62%")  # redrawn as state, never by output capture (see widgets/_live.py)
     crystal = swappable_widget([candidates[first]], height=f"{height - 60}px")
     legend = ipywidgets.HTML()
     legend.add_class("crystalkit-legend")
@@ -195,9 +195,7 @@ def _ipywidget(target, candidates, ranking, patterns, height) -> ipywidgets.VBox
         row = ranking.loc[index]
         rank = list(ranking.index).index(index)
         figure = xrd_figure(target, patterns[index], strain=row["strain"], title=_title(ranking, rank))
-        pattern_box.clear_output(wait=True)
-        with pattern_box:
-            display(figure)
+        show_figure(pattern_box, figure)
         legend.value = legend_html(candidates[index])
         if index != drawn["index"]:
             replace_structure(crystal, candidates[index], refit=True)
