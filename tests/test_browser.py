@@ -86,6 +86,7 @@ CONTROL_NOTEBOOKS = {
     "11_disorder_and_defects.ipynb": [(".crystalkit-defect-builder", "dropdown")],
     "12_explainability.ipynb": [(".js-plotly-plot:has(.slider-container)", "plotly-slider")],
     "13_inverse_design.ipynb": [(".crystalkit-playground", "slider")],
+    "14_capstone.ipynb": [(".crystalkit-chooser", "dropdown")],
 }
 COURSE_PARAMETERS = {"QUICK": True, "SEED": 0}
 WIDGET_CALL = re.compile(
