@@ -272,6 +272,10 @@ def tree_shap_interventional(model, X: np.ndarray, background: np.ndarray) -> np
 
     X, _ = _check_xy(X, np.zeros(len(np.atleast_2d(X))))
     background, _ = _check_xy(background, np.zeros(len(np.atleast_2d(background))))
+    # scikit-learn's trees compare float32 copies of the inputs with their thresholds, shap compares the float64
+    # values: a value within float32 rounding of a threshold would go left in one and right in the other. Give
+    # shap the float32 values, so both walk the same paths (and the SHAP values explain model.predict exactly).
+    X, background = (a.astype(np.float32).astype(float) for a in (X, background))
     explainer = shap.TreeExplainer(model, data=background, feature_perturbation="interventional")
     return np.asarray(explainer.shap_values(X, check_additivity=True), dtype=float)
 

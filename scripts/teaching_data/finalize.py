@@ -23,7 +23,7 @@ import pandas as pd
 from pymatgen.core import Lattice, Structure
 
 from crystalkit.errors import CrystalInputError
-from crystalkit.structures import check_structure, structure_to_cif
+from crystalkit.structures import check_structure, structure_from_cif, structure_to_cif
 
 from .build import elemental_references, read_shards
 from .candidates import PEROVSKITE_A, PEROVSKITE_B, PEROVSKITE_X, SUBSETS, SUBSTITUTION_POOL
@@ -171,12 +171,16 @@ def _labelled_records(
         composition = structure.composition
         reference = sum(references[el.symbol]["energy_per_atom"] * n for el, n in composition.items())
         formation = (energies[number] * len(structure) - reference) / len(structure)
+        cif = structure_to_cif(structure)
+        # The label describes the crystal as stored: the CIF rounds coordinates, and a site that close to a
+        # symmetry tolerance's edge can change the space group (one inorganic crystal read R-3c before, R3c after).
+        stored = structure_from_cif(cif, check=False)
         records.append({
             "material_id": f"{ID_PREFIX[subset]}-{number:05d}",
-            "cif": structure_to_cif(structure),
+            "cif": cif,
             "formula": composition.reduced_formula,
             "num_atoms": len(structure),
-            "spacegroup_number": SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number(),
+            "spacegroup_number": SpacegroupAnalyzer(stored, symprec=0.1).get_space_group_number(),
             "energy_per_atom": round(float(energies[number]), 5),
             "formation_energy_per_atom": round(float(formation), 5),
             "e_above_hull": round(float(max(hull[number], 0.0)), 5),
