@@ -24,3 +24,21 @@ def triclinic() -> Structure:
         ["Si", "O", "O"],
         [[0.1, 0.2, 0.3], [0.5, 0.6, 0.7], [0.9, 0.1, 0.4]],
     )
+
+
+@pytest.fixture
+def no_output_capture(monkeypatch) -> None:
+    """Make drawing by ``display()`` or an ``ipywidgets.Output``'s capture fail the test.
+
+    Capture in widget callbacks hung headless notebook runs (see crystalkit/widgets/_live.py); widgets must
+    draw by setting state instead.
+    """
+    import ipywidgets
+    from IPython import display as ipython_display
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the widget drew by output capture or display()")
+
+    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
+    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
+    monkeypatch.setattr(ipython_display, "display", refuse)

@@ -85,18 +85,9 @@ def test_live_widget_swaps_the_crystal_in_one_view(srtio3, candidates):
     np.testing.assert_allclose(centre, [2.82, 2.82, 2.82], atol=1e-6)
 
 
-def test_live_widget_redraws_without_capturing_output(srtio3, candidates, monkeypatch):
+def test_live_widget_redraws_without_capturing_output(srtio3, candidates, no_output_capture):
     """No display() and no Output capture (it hung headless runs, see crystalkit/widgets/_live.py)."""
     pytest.importorskip("nglview")
-    import ipywidgets
-    from IPython import display as ipython_display
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the widget drew by output capture or display()")
-
-    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
-    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
-    monkeypatch.setattr(ipython_display, "display", refuse)
     target = simulate_xrd(srtio3, noise=0.01, seed=0)
     widget = xrd_comparison(target, candidates, names=["NaCl", "big", "true"], backend="nglview")
     chooser, (pattern_box, _) = widget.children[0], widget.children[1].children

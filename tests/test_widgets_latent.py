@@ -113,17 +113,8 @@ def test_default_walk_joins_the_two_crystals_furthest_apart_on_the_map(model):
 
 
 @pytest.mark.parametrize("backend", ["plotly", "nglview"])
-def test_the_explorer_draws_without_capturing_output(model, backend, monkeypatch):
+def test_the_explorer_draws_without_capturing_output(model, backend, no_output_capture):
     """No display() and no Output capture (it hung headless runs, see crystalkit/widgets/_live.py)."""
-    import ipywidgets
-    from IPython import display as ipython_display
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the widget drew by output capture or display()")
-
-    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
-    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
-    monkeypatch.setattr(ipython_display, "display", refuse)
     widget = latent_explorer(model, perovskites(), start=0, end=1, steps=3, backend=backend)
     map_area, crystal_area = widget.children[0].children
     first_map = map_area.children[0].outputs

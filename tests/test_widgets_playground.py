@@ -78,17 +78,8 @@ def test_bad_settings_are_refused(designer, allowed, steps):
         sampling_playground(designer, allowed=allowed, steps=steps, num_samples=20, max_samples=16)
 
 
-def test_the_playground_draws_without_capturing_output(designer, allowed, steps, monkeypatch):
+def test_the_playground_draws_without_capturing_output(designer, allowed, steps, no_output_capture):
     """Drawing must not go through display() or an Output's capture: that hung headless notebook runs."""
-    import ipywidgets
-    from IPython import display as ipython_display
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the widget drew by output capture or display()")
-
-    monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
-    monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
-    monkeypatch.setattr(ipython_display, "display", refuse)
     widget = sampling_playground(designer, allowed=allowed, steps=steps, num_samples=2, num_steps=NUM_STEPS)
     widget.children[0].children[1].value = 4.0
     assert _drawn(widget.children[3])
