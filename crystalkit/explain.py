@@ -76,6 +76,7 @@ __all__ = [
     "linear_probe",
     "noisy_state",
     "property_table",
+    "r2_interval",
     "regression_scores",
     "token_sections",
     "tree_shap",
@@ -199,6 +200,23 @@ def regression_scores(model, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     predicted = model.predict(X)
     return {"r2": float(r2_score(y, predicted)), "mae": float(mean_absolute_error(y, predicted)),
             "mae_of_mean": float(np.mean(np.abs(y - y.mean())))}
+
+
+def r2_interval(model, X: np.ndarray, y: np.ndarray, *, seed: int = 0, resamples: int = 2000):
+    """Held-out R^2 of ``model`` with its 95 % bootstrap interval (the held-out rows resampled with replacement).
+
+    Returns an :class:`~crystalkit.metrics.intervals.Interval`: ``estimate``, ``low``, ``high``.
+    """
+    from crystalkit.metrics.intervals import bootstrap_interval
+
+    X, y = _check_xy(X, y)
+    predicted = model.predict(X)
+
+    def r2_of(rows: np.ndarray) -> float:  # rows: resampled indices (floats from the bootstrap)
+        rows = rows.astype(int)
+        return 1.0 - np.sum((y[rows] - predicted[rows]) ** 2) / np.sum((y[rows] - y[rows].mean()) ** 2)
+
+    return bootstrap_interval(np.arange(len(y)), r2_of, seed=seed, resamples=resamples)
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,3 +42,15 @@ def no_output_capture(monkeypatch) -> None:
     monkeypatch.setattr(ipywidgets.Output, "__enter__", refuse)
     monkeypatch.setattr(ipywidgets.Output, "clear_output", refuse)
     monkeypatch.setattr(ipython_display, "display", refuse)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks run fastest on one thread, above all on a busy machine (use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,6 +22,7 @@ from crystalkit.explain import (
     linear_probe,
     noisy_state,
     property_table,
+    r2_interval,
     regression_scores,
     token_sections,
     tree_shap,
@@ -89,6 +90,17 @@ def test_regression_scores_and_model_inputs_are_checked():
         fit_property_model(X, y, kind="svm")
     with pytest.raises(CrystalInputError, match="finite"):
         fit_property_model(np.where(X > 2, np.nan, X), y)
+
+
+def test_r2_interval_brackets_the_held_out_r2():
+    X, y = synthetic()
+    model = fit_property_model(X[:150], y[:150], seed=1)
+    spread = r2_interval(model, X[150:], y[150:], seed=0, resamples=300)
+    assert spread.estimate == pytest.approx(regression_scores(model, X[150:], y[150:])["r2"])
+    assert spread.low <= spread.estimate <= spread.high and spread.high - spread.low < 0.5
+    assert r2_interval(model, X[150:], y[150:], seed=0, resamples=300) == spread  # seeded
+    with pytest.raises(CrystalInputError, match="one label per row"):
+        r2_interval(model, X[150:], y[151:])
 
 
 # ----------------------------------------------------------------- faithfulness

@@ -24,12 +24,7 @@ TOY = GFlowNetConfig(space_groups=[221, 123], cations=["Sr", "Ti", "Ba"], anion_
                      a_min=3.8, a_max=4.2, c_over_a=[0.97, 1.0], hidden=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _toy(seed: int = 0) -> GFlowNet:

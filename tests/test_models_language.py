@@ -25,13 +25,7 @@ from crystalkit.sampling import StructureGenerator
 TINY = LanguageModelConfig(d_model=32, n_layers=2, n_heads=2, max_length=128)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run fastest on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

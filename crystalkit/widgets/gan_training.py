@@ -77,27 +77,9 @@ def gan_training_explorer(model: GAN, rows: Sequence[dict], snapshots: Sequence[
         drawn again below the slider. Its traces are ``[diversity curve, step marker, real crystals, samples]``.
     """
     import ipywidgets
-    from plotly.subplots import make_subplots
 
-    if not rows or len(rows) != len(snapshots):
-        raise CrystalInputError(f"Need one generator snapshot per logged row, got {len(snapshots)} snapshots for "
-                                f"{len(rows)} rows: train with train_with_history(..., keep_generators=True).")
+    figure, steps, diversity = _training_panels(rows, snapshots, probe, "samples at this step", ([], []))
     compositions = [s.composition for s in probe]
-    steps = [row["step"] for row in rows]
-    diversity = [row["diversity"] for row in rows]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("diversity over training", "samples at this step"))
-    figure.add_scatter(x=steps, y=diversity, mode="lines+markers", name="diversity", row=1, col=1)
-    figure.add_scatter(x=[steps[-1]], y=[diversity[-1]], mode="markers", marker={"size": 14, "color": "red"},
-                       name="this step", row=1, col=1)
-    real_volume, real_shortest = _points(probe)
-    figure.add_scatter(x=real_volume, y=real_shortest, mode="markers", marker={"color": "lightgrey", "size": 9},
-                       name="real crystals", row=1, col=2)
-    figure.add_scatter(x=[], y=[], mode="markers", marker={"color": "#d62728", "size": 7}, name="samples",
-                       row=1, col=2)
-    figure.update_xaxes(title_text="step", row=1, col=1)
-    figure.update_yaxes(title_text="diversity (data = 1)", row=1, col=1)
-    figure.update_xaxes(title_text="volume per atom (Å³)", row=1, col=2)
-    figure.update_yaxes(title_text="shortest distance (Å)", row=1, col=2)
     figure.update_layout(height=height)
     slider = ipywidgets.IntSlider(value=len(rows) - 1, min=0, max=len(rows) - 1, description="logged step",
                                   continuous_update=False)
@@ -140,23 +122,12 @@ def gan_training_figure(model: GAN, rows: Sequence[dict], snapshots: Sequence[di
     ``model`` ends with the last snapshot's generator weights.
     """
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
-    if not rows or len(rows) != len(snapshots):
-        raise CrystalInputError(f"Need one generator snapshot per logged row, got {len(snapshots)} snapshots for "
-                                f"{len(rows)} rows: train with train_with_history(..., keep_generators=True).")
+    _check_snapshots(rows, snapshots)
     compositions = [s.composition for s in probe]
-    steps, diversity = [row["step"] for row in rows], [row["diversity"] for row in rows]
     points = [training_snapshot_points(model, snapshot, compositions, seed) for snapshot in snapshots]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("diversity over training", "samples (red), data (grey)"))
-    figure.add_scatter(x=steps, y=diversity, mode="lines+markers", name="diversity", row=1, col=1)
-    figure.add_scatter(x=[steps[-1]], y=[diversity[-1]], mode="markers", marker={"size": 14, "color": "red"},
-                       name="this step", row=1, col=1)
-    real_volume, real_shortest = _points(probe)
-    figure.add_scatter(x=real_volume, y=real_shortest, mode="markers", marker={"color": "lightgrey", "size": 9},
-                       name="real crystals", row=1, col=2)
-    figure.add_scatter(x=points[-1][0], y=points[-1][1], mode="markers", marker={"color": "#d62728", "size": 7},
-                       name="samples", row=1, col=2)
+    figure, steps, diversity = _training_panels(rows, snapshots, probe, "samples (red), data (grey)", points[-1])
+    real_volume, real_shortest = figure.data[2].x, figure.data[2].y
     figure.frames = [go.Frame(name=str(step), traces=[1, 3],
                               data=[go.Scatter(x=[step], y=[value]), go.Scatter(x=volumes, y=shortest)])
                      for step, value, (volumes, shortest) in zip(steps, diversity, points)]
@@ -165,15 +136,41 @@ def gan_training_figure(model: GAN, rows: Sequence[dict], snapshots: Sequence[di
                          "args": [[str(step)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
                                                 "transition": {"duration": 0}}]} for step in steps]}
     figure.update_layout(height=height, sliders=[slider])
-    figure.update_xaxes(title_text="step", row=1, col=1)
-    figure.update_yaxes(title_text="diversity (data = 1)", row=1, col=1)
     every_volume = [real_volume] + [volumes for volumes, _ in points]  # the data and every step's samples
     every_shortest = [real_shortest] + [shortest for _, shortest in points]
-    figure.update_xaxes(title_text="volume per atom (Å³)", range=_padded_range(every_volume), autorange=False,
-                        row=1, col=2)
-    figure.update_yaxes(title_text="shortest distance (Å)", range=_padded_range(every_shortest), autorange=False,
-                        row=1, col=2)
+    figure.update_xaxes(range=_padded_range(every_volume), autorange=False, row=1, col=2)
+    figure.update_yaxes(range=_padded_range(every_shortest), autorange=False, row=1, col=2)
     return figure
+
+
+def _check_snapshots(rows: Sequence[dict], snapshots: Sequence[dict]) -> None:
+    if not rows or len(rows) != len(snapshots):
+        raise CrystalInputError(f"Need one generator snapshot per logged row, got {len(snapshots)} snapshots for "
+                                f"{len(rows)} rows: train with train_with_history(..., keep_generators=True).")
+
+
+def _training_panels(rows: Sequence[dict], snapshots: Sequence[dict], probe: Sequence[Structure],
+                     samples_title: str, samples: tuple[Sequence[float], Sequence[float]]):
+    """The two panels both views share, traces ``[diversity curve, step marker (last step), real crystals,
+    samples]``; returns ``(figure, steps, diversity)``."""
+    from plotly.subplots import make_subplots
+
+    _check_snapshots(rows, snapshots)
+    steps, diversity = [row["step"] for row in rows], [row["diversity"] for row in rows]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("diversity over training", samples_title))
+    figure.add_scatter(x=steps, y=diversity, mode="lines+markers", name="diversity", row=1, col=1)
+    figure.add_scatter(x=[steps[-1]], y=[diversity[-1]], mode="markers", marker={"size": 14, "color": "red"},
+                       name="this step", row=1, col=1)
+    real_volume, real_shortest = _points(probe)
+    figure.add_scatter(x=real_volume, y=real_shortest, mode="markers", marker={"color": "lightgrey", "size": 9},
+                       name="real crystals", row=1, col=2)
+    figure.add_scatter(x=samples[0], y=samples[1], mode="markers", marker={"color": "#d62728", "size": 7},
+                       name="samples", row=1, col=2)
+    figure.update_xaxes(title_text="step", row=1, col=1)
+    figure.update_yaxes(title_text="diversity (data = 1)", row=1, col=1)
+    figure.update_xaxes(title_text="volume per atom (Å³)", row=1, col=2)
+    figure.update_yaxes(title_text="shortest distance (Å)", row=1, col=2)
+    return figure, steps, diversity
 
 
 def _padded_range(groups: Sequence[Sequence[float]], pad: float = 0.05) -> list[float]:

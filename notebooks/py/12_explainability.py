@@ -54,9 +54,9 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.explain import (
     CODE_FEATURES, attention_by_section, attention_weights, composition_swap, deletion_curves,
     duplicate_feature_check, exact_shapley, fit_property_model, guidance_attributions, guidance_push, linear_probe,
-    noisy_state, property_table, regression_scores, token_sections, tree_shap, tree_shap_interventional, vae_latents,
+    noisy_state, property_table, r2_interval, regression_scores, token_sections, tree_shap,
+    tree_shap_interventional, vae_latents,
 )
-from crystalkit.metrics.intervals import bootstrap_interval
 from crystalkit.models.pretrained import load_pretrained
 from crystalkit.narration import claim, claim_between, say
 from crystalkit.widgets.explain import beeswarm_figure, deletion_figure, waterfall_figure
@@ -118,20 +118,11 @@ model = fit_property_model(train.X, train.y, seed=SEED)
 scores = regression_scores(model, X_held, y_held)
 print({k: round(v, 3) for k, v in scores.items()})
 claim(scores["mae"] < scores["mae_of_mean"], "the model beats predicting the mean on held-out crystals", **scores)
-predicted = model.predict(X_held)
-
-
-def r2_of(rows):
-    """R^2 of the held-out rows ``rows`` (indices, as floats from the bootstrap)."""
-    rows = rows.astype(int)
-    return 1 - np.sum((y_held[rows] - predicted[rows]) ** 2) / np.sum((y_held[rows] - y_held[rows].mean()) ** 2)
-
-
-r2_interval = bootstrap_interval(np.arange(len(y_held)), r2_of, seed=SEED)
+r2_spread = r2_interval(model, X_held, y_held, seed=SEED)
 claim_between(scores["r2"], 0.2, 0.95, "the held-out R^2 is modest: useful, far from perfect")
 say("On {n} held-out crystals the model reaches $R^2$ = {r2:.2f} (95% bootstrap interval {lo:.2f} to {hi:.2f}) "
     "and a mean absolute error of {mae:.2f} eV/atom, against {base:.2f} eV/atom for always predicting the mean.",
-    n=len(y_held), r2=scores["r2"], lo=r2_interval.low, hi=r2_interval.high, mae=scores["mae"],
+    n=len(y_held), r2=scores["r2"], lo=r2_spread.low, hi=r2_spread.high, mae=scores["mae"],
     base=scores["mae_of_mean"]);
 
 # %% [markdown]
@@ -204,6 +195,7 @@ print(f"largest difference between TreeSHAP and the 256-coalition sum: {differen
 # and the highest predicted formation energy.
 
 # %%
+predicted = model.predict(X_held)
 order = np.argsort(predicted)
 picks = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
 labels = [f"{formulas_held[i]} ({predicted[i]:+.2f} eV/atom)" for i in picks]
@@ -307,40 +299,30 @@ say("Without {f}, the held-out $R^2$ is {r2:.2f} (was {before:.2f}); the most us
 
 
 # %%
-def shipped(name):
-    """The shipped checkpoint, or None (with a note) where this copy of the kit lacks it."""
-    try:
-        return load_pretrained(name)
-    except (FileNotFoundError, CrystalInputError) as error:
-        print(f"skipping: {name} is not available ({error})")
-        return None
-
-
 perovskites = load_dataset("perovskites", "test")
 labels_train = load_dataset("perovskites", "train").labels[PROPERTY].to_numpy()
 low, high = np.percentile(labels_train, [10, 90])
 T_GUIDE = 0.7   # process time of the noisy states (exercise 3 tries others)
-designer = shipped("perovskites-diffusion-denovo-formation-energy")
+designer = load_pretrained("perovskites-diffusion-denovo-formation-energy")
 
 # %%
-if designer is not None:
-    crystals = list(perovskites.structures[:n_crystals])
-    pushes = {}
-    for name, target in (("low", low), ("high", high)):
-        state, codes = noisy_state(designer, crystals, target, t=T_GUIDE, seed=SEED)  # the same noise for both
-        with torch.no_grad():
-            pushes[name] = guidance_push(designer, state, codes, T_GUIDE)[state.mask].mean(dim=0).numpy()  # (16,)
-    contrast = pushes["low"] - pushes["high"]
-    floor = float(np.abs(contrast[12:]).max())  # the 4 random numbers carry no chemical trend
-    figure = px.bar(x=list(CODE_FEATURES), y=contrast, labels={"x": "code component", "y": "push (low - high)"},
-                    title=f"Guidance push when asking for {low:.2f} rather than {high:.2f} eV/atom")
-    figure.add_hline(y=floor, line_dash="dot").add_hline(y=-floor, line_dash="dot").show()
-    named = [(CODE_FEATURES[i], float(contrast[i])) for i in np.argsort(-np.abs(contrast[:12]))
-             if abs(contrast[i]) > floor]
-    say("Asking for a lower formation energy pushes the codes {what}; the largest push along a random code "
-        "number, the noise floor, is {floor:.3f}.", floor=floor,
-        what=", ".join(f"{'up' if v > 0 else 'down'} in {n} ({v:+.3f})" for n, v in named[:4])
-        if named else "along no named descriptor more than along the random numbers");
+crystals = list(perovskites.structures[:n_crystals])
+pushes = {}
+for name, target in (("low", low), ("high", high)):
+    state, codes = noisy_state(designer, crystals, target, t=T_GUIDE, seed=SEED)  # the same noise for both
+    with torch.no_grad():
+        pushes[name] = guidance_push(designer, state, codes, T_GUIDE)[state.mask].mean(dim=0).numpy()  # (16,)
+contrast = pushes["low"] - pushes["high"]
+floor = float(np.abs(contrast[12:]).max())  # the 4 random numbers carry no chemical trend
+figure = px.bar(x=list(CODE_FEATURES), y=contrast, labels={"x": "code component", "y": "push (low - high)"},
+                title=f"Guidance push when asking for {low:.2f} rather than {high:.2f} eV/atom")
+figure.add_hline(y=floor, line_dash="dot").add_hline(y=-floor, line_dash="dot").show()
+named = [(CODE_FEATURES[i], float(contrast[i])) for i in np.argsort(-np.abs(contrast[:12]))
+         if abs(contrast[i]) > floor]
+say("Asking for a lower formation energy pushes the codes {what}; the largest push along a random code "
+    "number, the noise floor, is {floor:.3f}.", floor=floor,
+    what=", ".join(f"{'up' if v > 0 else 'down'} in {n} ({v:+.3f})" for n, v in named[:4])
+    if named else "along no named descriptor more than along the random numbers");
 
 # %% [markdown]
 # The push says *where* the model moves a sample; integrated gradients say *why*, by attributing a scalar (here the
@@ -349,20 +331,19 @@ if designer is not None:
 # completeness (attributions sum to $f(x) - f(\text{baseline})$) is checked, not assumed:
 
 # %%
-if designer is not None:
-    crystal = perovskites[0]
-    attribution, push = guidance_attributions(designer, crystal, low, t=T_GUIDE, steps=ig_steps, seed=SEED)
-    change = attribution.output - attribution.baseline_output
-    claim(abs(attribution.gap) < 0.05 * abs(change), "the attributions add up to the change of guidance strength",
-          gap=attribution.gap, change=change)
-    per_atom = attribution.values.sum(dim=1).numpy()
-    atoms = [f"{i}: {site.specie}" for i, site in enumerate(crystal)]
-    px.bar(x=atoms, y=per_atom, labels={"x": "atom", "y": "IG attribution"},
-           title=f"Which atoms of {crystal.composition.reduced_formula} make the guidance strong").show()
-    strongest = int(np.argmax(np.abs(per_atom)))
-    say("The attributions sum to {s:.3f}, against f(x) - f(baseline) = {c:.3f} (gap {g:.1e}). Atom {a} carries "
-        "the largest share ({v:+.3f}); its own push has length {p:.3f}.", s=float(attribution.values.sum()),
-        c=change, g=attribution.gap, a=atoms[strongest], v=per_atom[strongest], p=float(push[strongest].norm()));
+crystal = perovskites[0]
+attribution, push = guidance_attributions(designer, crystal, low, t=T_GUIDE, steps=ig_steps, seed=SEED)
+change = attribution.output - attribution.baseline_output
+claim(abs(attribution.gap) < 0.05 * abs(change), "the attributions add up to the change of guidance strength",
+      gap=attribution.gap, change=change)
+per_atom = attribution.values.sum(dim=1).numpy()
+atoms = [f"{i}: {site.specie}" for i, site in enumerate(crystal)]
+px.bar(x=atoms, y=per_atom, labels={"x": "atom", "y": "IG attribution"},
+       title=f"Which atoms of {crystal.composition.reduced_formula} make the guidance strong").show()
+strongest = int(np.argmax(np.abs(per_atom)))
+say("The attributions sum to {s:.3f}, against f(x) - f(baseline) = {c:.3f} (gap {g:.1e}). Atom {a} carries "
+    "the largest share ({v:+.3f}); its own push has length {p:.3f}.", s=float(attribution.values.sum()),
+    c=change, g=attribution.gap, a=atoms[strongest], v=per_atom[strongest], p=float(push[strongest].norm()));
 
 # %% [markdown]
 # ### 7b. Is formation energy written in the VAE's latent space?
@@ -373,15 +354,14 @@ if designer is not None:
 # refits on shuffled labels (Hewitt & Liang 2019).
 
 # %%
-vae = shipped("perovskites-vae-csp")
-if vae is not None:
-    probe_set = load_dataset("perovskites", "train")
-    Z = vae_latents(vae, list(probe_set.structures))
-    probe = linear_probe(Z, probe_set.labels[PROPERTY].to_numpy(), seed=SEED, n_shuffles=n_random)
-    claim(probe.r2 > probe.shuffled_r2.max(), "the probe beats every shuffled-label control",
-          r2=probe.r2, shuffled=probe.shuffled_r2.round(3))
-    say("From the {d}-dimensional latent means, a linear probe predicts {p} with held-out $R^2$ = {r2:.2f}; with "
-        "shuffled labels, at most {s:.2f}.", d=Z.shape[1], p=PROPERTY, r2=probe.r2, s=probe.shuffled_r2.max());
+vae = load_pretrained("perovskites-vae-csp")
+probe_set = load_dataset("perovskites", "train")
+Z = vae_latents(vae, list(probe_set.structures))
+probe = linear_probe(Z, probe_set.labels[PROPERTY].to_numpy(), seed=SEED, n_shuffles=n_random)
+claim(probe.r2 > probe.shuffled_r2.max(), "the probe beats every shuffled-label control",
+      r2=probe.r2, shuffled=probe.shuffled_r2.round(3))
+say("From the {d}-dimensional latent means, a linear probe predicts {p} with held-out $R^2$ = {r2:.2f}; with "
+    "shuffled labels, at most {s:.2f}.", d=Z.shape[1], p=PROPERTY, r2=probe.r2, s=probe.shuffled_r2.max());
 
 # %% [markdown]
 # ### 7c. Where does the language model look?
@@ -392,22 +372,21 @@ if vae is not None:
 # over everything it can see.
 
 # %%
-lm = shipped("perovskites-lm-csp")
-if lm is not None:
-    rows = []
-    for structure in perovskites.structures[:n_crystals]:
-        tokens, weights = attention_weights(lm, structure)
-        sections = token_sections(tokens)
-        queries = [i for i, (tok, sec) in enumerate(zip(tokens, sections)) if sec == "atoms" and tok[0].isalpha()]
-        for name, (mass, even) in attention_by_section(tokens, weights, queries).items():
-            rows.append({"section": name, "attention": mass, "uniform": even})
-    table = pd.DataFrame(rows).groupby("section", sort=False).mean().drop(index=["end"], errors="ignore")
-    px.bar(table.reset_index().melt(id_vars="section"), x="section", y="value", color="variable", barmode="group",
-           title="Attention of element tokens, by section (mean over crystals, layers, heads)").show()
-    ratio = table["attention"] / table["uniform"]
-    say("Writing an element, the model gives the {most} section {r:.1f} times its even share of attention, and "
-        "the {least} section {q:.1f} times.", most=ratio.idxmax(), r=ratio.max(), least=ratio.idxmin(),
-        q=ratio.min());
+lm = load_pretrained("perovskites-lm-csp")
+rows = []
+for structure in perovskites.structures[:n_crystals]:
+    tokens, weights = attention_weights(lm, structure)
+    sections = token_sections(tokens)
+    queries = [i for i, (tok, sec) in enumerate(zip(tokens, sections)) if sec == "atoms" and tok[0].isalpha()]
+    for name, (mass, even) in attention_by_section(tokens, weights, queries).items():
+        rows.append({"section": name, "attention": mass, "uniform": even})
+table = pd.DataFrame(rows).groupby("section", sort=False).mean().drop(index=["end"], errors="ignore")
+px.bar(table.reset_index().melt(id_vars="section"), x="section", y="value", color="variable", barmode="group",
+       title="Attention of element tokens, by section (mean over crystals, layers, heads)").show()
+ratio = table["attention"] / table["uniform"]
+say("Writing an element, the model gives the {most} section {r:.1f} times its even share of attention, and "
+    "the {least} section {q:.1f} times.", most=ratio.idxmax(), r=ratio.max(), least=ratio.idxmin(),
+    q=ratio.min());
 
 # %% [markdown]
 # Attention weights show where information *can* flow, not what the prediction depends on (Jain & Wallace
@@ -416,23 +395,22 @@ if lm is not None:
 # compares the probability the model gives to the old and the new element where the atoms section writes it.
 
 # %%
-if lm is not None:
-    swaps = []
-    for structure in perovskites.structures[:n_crystals]:
-        present = {e.symbol for e in structure.composition.elements}
-        substitute = next(e for e in ("Ba", "Sr", "Ca", "La", "K", "Cs") if e not in present)
-        swaps.append(composition_swap(lm, structure, substitute))
-    swaps = pd.DataFrame(swaps)
-    display(swaps.mean().to_frame("mean log-probability (nats)").T.round(3))
-    fall = float(np.exp((swaps["old_before"] - swaps["old_after"]).mean()))
-    rise = float(np.exp((swaps["new_after"] - swaps["new_before"]).mean()))
-    say("Before the edit the model gives the right element a probability of only about {p:.2f} at those positions "
-        "(the exponential of the mean log-probability). After the edit, the old element's probability falls by a "
-        "factor of {f:.2f} and the new one's rises by a factor of {r:.2f}. {verdict}",
-        p=float(np.exp(swaps["old_before"].mean())), f=fall, r=rise,
-        verdict="Despite the attention it pays to the composition, this model hardly uses it to choose an element: "
-        "the composition-constrained decoding of notebook 08 is what makes samples match their composition."
-        if fall < 2 else "The model does use the composition to choose an element.");
+swaps = []
+for structure in perovskites.structures[:n_crystals]:
+    present = {e.symbol for e in structure.composition.elements}
+    substitute = next(e for e in ("Ba", "Sr", "Ca", "La", "K", "Cs") if e not in present)
+    swaps.append(composition_swap(lm, structure, substitute))
+swaps = pd.DataFrame(swaps)
+display(swaps.mean().to_frame("mean log-probability (nats)").T.round(3))
+fall = float(np.exp((swaps["old_before"] - swaps["old_after"]).mean()))
+rise = float(np.exp((swaps["new_after"] - swaps["new_before"]).mean()))
+say("Before the edit the model gives the right element a probability of only about {p:.2f} at those positions "
+    "(the exponential of the mean log-probability). After the edit, the old element's probability falls by a "
+    "factor of {f:.2f} and the new one's rises by a factor of {r:.2f}. {verdict}",
+    p=float(np.exp(swaps["old_before"].mean())), f=fall, r=rise,
+    verdict="Despite the attention it pays to the composition, this model hardly uses it to choose an element: "
+    "the composition-constrained decoding of notebook 08 is what makes samples match their composition."
+    if fall < 2 else "The model does use the composition to choose an element.");
 
 # %% [markdown]
 # ## Summary

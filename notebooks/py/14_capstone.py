@@ -44,8 +44,6 @@ TRAIN_STEPS = 2000        # full mode: the step budget of every retrained family
 # %%
 import inspect
 import math
-import resource
-import time
 import warnings
 
 import pandas as pd
@@ -74,7 +72,6 @@ torch.set_num_threads(1)  # small models: one thread is fastest, above all on a 
 warnings.filterwarnings("ignore", module="pymatgen")  # chatter from symmetry analysis of noisy samples
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
-started = time.perf_counter()
 if QUICK:
     config = CapstoneConfig(seed=SEED, csp_targets=CSP_TARGETS, csp_targets_multi=CSP_TARGETS_MULTI,
                             denovo_samples=DENOVO_SAMPLES, sun_samples=SUN_SAMPLES)
@@ -284,10 +281,6 @@ for reason in advice["perovskites on a laptop (CSP)"].reasons:
 
 # %%
 model_chooser(table)
-
-# %%
-elapsed, peak = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-say("This run took {t:.0f} s from the first cell to here, with a peak memory of {m:.0f} MB.", t=elapsed, m=peak)
 
 # %% [markdown]
 # ## Summary
