@@ -262,3 +262,20 @@ def test_unknown_oxidation_state_list_raises():
         csp_metrics([rock_salt()], [rock_salt()], n_jobs=1, oxidation_states="icsd16")
     with pytest.raises(CrystalInputError, match="oxidation_states must be one of"):
         csp_table({"a": [[rock_salt()]]}, [rock_salt()], n_jobs=1, oxidation_states="wiki")
+
+
+@pytest.mark.parametrize("validity, loads", [("published", True), ("structural", False)])
+def test_a_forked_parallel_run_loads_the_fingerprint_featurizer_here_once(monkeypatch, validity, loads):
+    """Workers forked from this process inherit matminer instead of each importing it (seconds of CPU)."""
+    from crystalkit.metrics import _parallel, fingerprints
+
+    if not _parallel.forks_workers():
+        pytest.skip("worker processes are not forked on this platform")
+    calls = []
+    monkeypatch.setattr(fingerprints, "load_featurizers", lambda: calls.append(1))
+    targets = [rock_salt(), cubic_perovskite()]
+    parallel = csp_metrics([equivalent_copy(t, seed=1) for t in targets], targets, validity=validity, n_jobs=2)
+    assert calls == ([1] if loads else [])
+    assert parallel.match_rate == 1.0
+    csp_metrics([rock_salt()], [rock_salt()], validity=validity, n_jobs=1)
+    assert len(calls) == (1 if loads else 0)  # one process: the first fingerprint loads it anyway

@@ -60,3 +60,18 @@ def test_featurize_parallel_equals_serial_and_keeps_order():
 def test_overlapping_atoms_still_get_a_value_or_none_never_an_exception(distance):
     value = structure_fingerprint(with_overlap(cubic_perovskite(), distance), use_cache=False)
     assert value is None or value.shape == (61,)
+
+
+def test_parallel_featurize_loads_the_featurizer_before_forking(monkeypatch):
+    from crystalkit.metrics import _parallel, clear_fingerprint_cache, fingerprints
+
+    if not _parallel.forks_workers():
+        pytest.skip("worker processes are not forked on this platform")
+    calls = []
+    monkeypatch.setattr(fingerprints, "load_featurizers", lambda: calls.append(1))
+    clear_fingerprint_cache()
+    structures = [rattle(cubic_perovskite(), 0.05, seed=i) for i in range(2)]
+    featurize(structures, n_jobs=2)
+    assert calls == [1]
+    featurize(structures, n_jobs=1)
+    assert calls == [1]

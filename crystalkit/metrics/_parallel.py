@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from crystalkit.errors import CrystalInputError
 
-__all__ = ["resolve_jobs", "run_ordered"]
+__all__ = ["forks_workers", "resolve_jobs", "run_ordered"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,6 +48,21 @@ def resolve_jobs(n_jobs: int | None, n_tasks: int) -> int:
     else:
         jobs = cores if n_jobs == -1 else n_jobs
     return max(1, min(jobs, n_tasks))
+
+
+def forks_workers() -> bool:
+    """Whether worker processes start as copies of this one (the ``fork`` start method, Linux's default).
+
+    Then a worker inherits everything this process has already imported or
+    built. That matters for work with a slow set-up: importing matminer's
+    CrystalNN featurizer costs seconds of CPU, paid once here before the pool
+    starts rather than once in every worker. Under ``spawn`` or ``forkserver``
+    (macOS, Windows, Python 3.14's default) each worker starts fresh and
+    loading things here first would only add to the bill.
+    """
+    import multiprocessing
+
+    return multiprocessing.get_start_method() == "fork"
 
 
 def run_ordered(

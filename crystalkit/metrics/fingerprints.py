@@ -33,12 +33,13 @@ from functools import lru_cache
 import numpy as np
 from pymatgen.core import Composition, Structure
 
-from crystalkit.metrics._parallel import run_ordered
+from crystalkit.metrics._parallel import forks_workers, resolve_jobs, run_ordered
 
 __all__ = [
     "clear_fingerprint_cache",
     "composition_fingerprint",
     "featurize",
+    "load_featurizers",
     "scale_composition_fingerprints",
     "structure_fingerprint",
 ]
@@ -123,6 +124,8 @@ def featurize(
     for i, key in enumerate(keys):
         if key not in _CACHE:
             unique.setdefault(key, i)
+    if resolve_jobs(n_jobs, len(unique)) > 1 and forks_workers():
+        load_featurizers()  # once here: the forked workers inherit it
     computed = run_ordered(
         _compute_structure_fingerprint,
         [structures[i] for i in unique.values()],
@@ -143,6 +146,16 @@ def remember_fingerprints(found: dict[bytes, np.ndarray | None]) -> None:
     """Add fingerprints computed elsewhere (e.g. in worker processes) to this process's cache."""
     for key, value in found.items():
         _remember(key, value)
+
+
+def load_featurizers() -> None:
+    """Import matminer and build the CrystalNN featurizer now (a few seconds of CPU, once per process).
+
+    The first fingerprint pays this anyway; calling it before starting
+    forked worker processes makes them inherit the featurizer instead of
+    each importing matminer again (see :func:`crystalkit.metrics._parallel.forks_workers`).
+    """
+    _site_featurizer()
 
 
 def clear_fingerprint_cache() -> None:
