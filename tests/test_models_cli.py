@@ -162,3 +162,13 @@ def test_the_cli_offers_every_family_a_checkpoint_may_name():
     from crystalkit.models.checkpoint import FAMILIES
 
     assert set(FAMILY_NAMES) == set(FAMILIES)
+
+
+def test_max_length_sizes_the_language_models_context(csv_file, tmp_path, capsys):
+    checkpoint = tmp_path / "lm.pt"
+    assert main(["train", "--family", "lm", "--data", str(csv_file), "--steps", "2", "--max-length", "300",
+                 "--out", str(checkpoint), *TINY]) == 0
+    assert read_checkpoint(checkpoint)["model_config"]["process"]["max_length"] == 300
+    assert main(["train", "--family", "flow", "--data", str(csv_file), "--steps", "2", "--max-length", "300",
+                 "--out", str(tmp_path / "flow.pt"), *TINY]) == 2
+    assert "--family lm" in capsys.readouterr().err

@@ -307,3 +307,17 @@ def test_cli_samples_a_language_model_and_explains_the_gflownet(tmp_path, capsys
     assert main(["sample", "--checkpoint", str(gfn), "--compositions", "SrTiO3", "--samples", "1",
                  "--out", str(out)]) == 2
     assert "leave out --compositions" in capsys.readouterr().err
+
+
+def test_build_language_model_takes_a_longer_context_for_larger_cells():
+    from crystalkit.models.language import build_language_model
+    from crystalkit.representations.examples import perovskite
+
+    big = perovskite().make_supercell([2, 2, 2], in_place=False)  # 40 atoms: more than 256 tokens
+    with pytest.raises(CrystalInputError, match="--max-length"):
+        build_language_model().encode_structure(big)
+    longer = build_language_model(max_length=512)
+    assert longer.config.max_length == 512 and longer.position_embedding.num_embeddings == 512
+    assert len(longer.encode_structure(big)) > 256
+    with pytest.raises(CrystalInputError, match="max_length"):
+        build_language_model(max_length=8)

@@ -9,6 +9,15 @@ Any file in the upstream benchmark format works (unnamed index column,
 bundled teaching set. The checkpoint is written every few minutes and at the
 end, and ``--resume`` continues a run from it (the budget counts the time and
 steps already spent).
+
+Several processes (CPU cores or GPUs) train one model together when the
+command is started by ``torchrun``::
+
+    torchrun --nproc_per_node=N -m crystalkit train --family flow --data TRAIN.csv --steps S --out CKPT
+
+Each process takes ``1/N`` of every batch (``--batch-size`` must divide by N)
+and PyTorch averages their gradients; rank 0 alone prints and writes the
+checkpoint. See :mod:`crystalkit.models.distributed`.
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="property column to condition on (classifier-free guidance), e.g. heat_ref")
     parser.add_argument("--hidden", type=int, default=None, help="backbone width (default 64)")
     parser.add_argument("--layers", type=int, default=None, help="backbone message-passing layers (default 4)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="language model only: tokens it can hold (default 256; 24-atom cells need ~285)")
     parser.add_argument("--batch-size", type=int, default=None, help="crystals per step (default 128)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -61,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def build_family(family: str, task: str, conditional: bool, hidden: int | None = None, layers: int | None = None):
+def build_family(family: str, task: str, conditional: bool, hidden: int | None = None, layers: int | None = None,
+                 max_length: int | None = None):
     """A fresh model of ``family`` with the kit's defaults (sizes optionally overridden)."""
     from crystalkit.models import BackboneConfig, Diffusion, DiffusionConfig, FlowConfig, FlowMatching, PeriodicBackbone
 
@@ -79,7 +91,9 @@ def build_family(family: str, task: str, conditional: bool, hidden: int | None =
         from crystalkit.models.gflownet import build_gflownet
         from crystalkit.models.language import build_language_model
 
-        return (build_language_model if family == "lm" else build_gflownet)(task, conditional, hidden, layers)
+        if family == "lm":
+            return build_language_model(task, conditional, hidden, layers, max_length=max_length)
+        return build_gflownet(task, conditional, hidden, layers)
     net = PeriodicBackbone(BackboneConfig(**sizes))
     if family == "diffusion":
         return Diffusion(net, DiffusionConfig(task=task, conditional=conditional))
@@ -97,7 +111,26 @@ def build_family(family: str, task: str, conditional: bool, hidden: int | None =
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train and save; returns the exit status."""
+    """Train and save; returns the exit status. Under torchrun: join the process group first, leave it at the end."""
+    import os
+
+    from crystalkit.models import distributed
+
+    if args.minutes is None and args.steps is None:
+        raise CrystalInputError("Give a budget: --minutes M and/or --steps N.")
+    if not distributed.launched_by_torchrun():
+        return _train(args, distributed.Ranks(), None)
+    if args.batch_size is not None:  # refused before any process group is started (nothing can hang)
+        distributed.check_batch_size(args.batch_size, int(os.environ["WORLD_SIZE"]))
+    ranks, device = distributed.init_from_environment(args.device)
+    try:
+        return _train(args, ranks, device)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace, ranks, device) -> int:
+    """Read the data, build (or reload) the model, train, report; ``device`` None: from ``--device``."""
     import time
 
     import torch
@@ -106,40 +139,49 @@ def run(args: argparse.Namespace) -> int:
     from crystalkit.models import TrainConfig, build_model, read_checkpoint, train
     from crystalkit.models.training import pick_device
 
-    if args.minutes is None and args.steps is None:
-        raise CrystalInputError("Give a budget: --minutes M and/or --steps N.")
+    say = print if ranks.is_main else _silent  # one process speaks for all
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = pick_device(args.device) if device is None else device
     started = time.perf_counter()
     train_set = TensorCrystalDataset.from_csv(args.data, label=args.condition)
     val_set = None if args.val is None else TensorCrystalDataset.from_csv(args.val, label=args.condition)
     load_seconds = time.perf_counter() - started
-    print(f"data: {len(train_set)} training crystals from {args.data}"
-          + ("" if val_set is None else f", {len(val_set)} validation crystals from {args.val}")
-          + f" (read in {load_seconds:.1f} s)")
+    say(f"data: {len(train_set)} training crystals from {args.data}"
+        + ("" if val_set is None else f", {len(val_set)} validation crystals from {args.val}")
+        + f" (read in {load_seconds:.1f} s)")
     if args.resume:
         model = build_model(read_checkpoint(args.out)["model_config"])
         if model.family != args.family:
             raise CrystalInputError(f"{args.out} holds a {model.family} model, not {args.family}.")
     else:
-        model = build_family(args.family, args.task, args.condition is not None, args.hidden, args.layers)
+        torch.manual_seed(args.seed)  # the same initial weights for the same --seed (and on every rank)
+        if args.max_length is not None and args.family != "lm":
+            raise CrystalInputError("--max-length sets the language model's context: use it with --family lm only.")
+        model = build_family(args.family, args.task, args.condition is not None, args.hidden, args.layers,
+                             args.max_length)
     options = {"max_minutes": args.minutes, "max_steps": args.steps, "seed": args.seed, "device": str(device),
-               "checkpoint_path": str(args.out), "progress": not args.quiet}
+               "checkpoint_path": str(args.out), "progress": not args.quiet and ranks.is_main}
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
     if args.lr is not None:
         options["learning_rate"] = args.lr
     config = TrainConfig(**options)
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"model: {args.family} ({model.config.task}), {parameters:,} parameters; device: {_describe(device)}")
+    say(f"model: {args.family} ({model.config.task}), {parameters:,} parameters; device: {_describe(device)}"
+        + (f"; {ranks.world_size} processes, {config.batch_size // ranks.world_size} crystals each per step"
+           if ranks.active else ""))
     result = train(model, train_set, val_set, config, resume_from=args.out if args.resume else None)
     last = result.history["train"][-1] if result.history["train"] else {}
-    print(f"trained {result.steps} steps in {result.seconds:.1f} s ({result.steps_per_second:.1f} steps/s) "
-          f"on {result.device}; last training loss {last.get('loss', float('nan')):.4f}"
-          + (f", validation loss {result.final_losses['loss']:.4f}" if result.final_losses else ""))
-    print(f"checkpoint: {result.checkpoint}")
+    say(f"trained {result.steps} steps in {result.seconds:.1f} s ({result.steps_per_second:.1f} steps/s) "
+        f"on {result.device}; last training loss {last.get('loss', float('nan')):.4f}"
+        + (f", validation loss {result.final_losses['loss']:.4f}" if result.final_losses else ""))
+    say(f"checkpoint: {result.checkpoint}")
     return 0
+
+
+def _silent(*args, **kwargs) -> None:
+    """The ``print`` of ranks other than 0."""
 
 
 def _describe(device) -> str:

@@ -108,11 +108,19 @@ class LanguageModelConfig:
 
 
 def build_language_model(task: str = "csp", conditional: bool = False, hidden: int | None = None,
-                         layers: int | None = None) -> CrystalLanguageModel:
-    """The kit's default language model (``crystalkit train --family lm``); ``hidden``/``layers`` resize it."""
+                         layers: int | None = None, max_length: int | None = None) -> CrystalLanguageModel:
+    """The kit's default language model (``crystalkit train --family lm``).
+
+    ``hidden``/``layers`` resize it; ``max_length`` sets how many tokens it can
+    read and write (each atom costs about a dozen tokens: a 24-atom Carbon-24
+    cell needs ~285, more than the default 256).
+    """
     if conditional:
         raise CrystalInputError("--family lm is prompted, not property-conditioned: drop --condition.")
-    sizes = {k: v for k, v in (("d_model", hidden), ("n_layers", layers)) if v is not None}
+    if max_length is not None and max_length < 32:
+        raise CrystalInputError(f"max_length={max_length} cannot hold even the shortest crystal; use 256 or more.")
+    sizes = {k: v for k, v in (("d_model", hidden), ("n_layers", layers), ("max_length", max_length))
+             if v is not None}
     return CrystalLanguageModel(LanguageModelConfig(task=task, **sizes))
 
 
@@ -278,7 +286,8 @@ class CrystalLanguageModel(CrystalGenerator):
         if len(ids) > self.config.max_length:
             raise CrystalInputError(
                 f"{structure.composition.reduced_formula} needs {len(ids)} tokens but max_length is "
-                f"{self.config.max_length}; raise LanguageModelConfig.max_length."
+                f"{self.config.max_length}; raise LanguageModelConfig.max_length "
+                "(crystalkit train --family lm --max-length N)."
             )
         return ids
 

@@ -22,6 +22,12 @@ Three choices make short budgets count, which matters on a laptop:
   hundred steps and is better than the raw weights early in training;
 * the data are **pre-collated tensors** (`TensorCrystalDataset`), on the GPU
   when there is one, so a step costs the network's arithmetic and little else.
+
+The same loop trains in several processes (``torchrun --nproc_per_node=N``):
+when a ``torch.distributed`` process group is running, each rank computes the
+loss on its share of the batch and `DistributedDataParallel` averages the
+gradients; the pieces, and why each is needed, are in
+:mod:`crystalkit.models.distributed`. With one process nothing changes.
 """
 
 from __future__ import annotations
@@ -38,18 +44,19 @@ from pymatgen.core import Structure
 from crystalkit.data.dense import DenseCrystals
 from crystalkit.data.tensor_dataset import TensorCrystalDataset
 from crystalkit.errors import CrystalInputError
+from crystalkit.models import distributed
 from crystalkit.models.checkpoint import read_checkpoint, save_checkpoint
 from crystalkit.models.generator import CrystalGenerator
 
 __all__ = [
-    "TrainConfig",
-    "TrainState",
-    "TrainResult",
     "ExponentialMovingAverage",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "evaluate_loss",
     "learning_rate",
     "pick_device",
     "train",
-    "evaluate_loss",
 ]
 
 
@@ -243,37 +250,49 @@ def train(
     Returns:
         A `TrainResult`. The model is left on the training device holding its
         EMA weights (the ones to sample with); the raw weights are in the checkpoint.
+
+    In a running ``torch.distributed`` process group (``torchrun``), every rank
+    calls `train` alike: each trains on its share of every batch (``batch_size``
+    must divide by the number of processes), the ranks agree on the budget spent
+    and on stopping, and only rank 0 validates, calls the callbacks, shows the
+    bar and writes checkpoints. Every rank keeps the same weights and the same
+    EMA, so the model `train` leaves behind is the same on all of them.
     """
     config = config or TrainConfig()
     _check_budget(config)
+    ranks = distributed.current_ranks()
+    distributed.check_batch_size(config.batch_size, ranks.world_size)
     device = pick_device(config.device)
     train_set = _as_dataset(train_data, "train_data").to(device)
     val_set = _as_dataset(val_data, "val_data")
     val_set = None if val_set is None else val_set.to(device)
-    run = _start(model, train_set, config, device, resume_from)
-    batch_generator = torch.Generator().manual_seed(config.seed + run.step)
-    bar = _progress_bar(model, run, device)
+    run = _start(model, train_set, config, device, resume_from, ranks)
+    batch_generator = torch.Generator().manual_seed(config.seed + run.step)  # the same on every rank
+    bar = _progress_bar(model, run, device, show=ranks.is_main)
     run.clock_started = run.last_save = time.perf_counter()
-    if val_set is not None and run.step == 0:  # the starting point of the validation curve
+    if val_set is not None and run.step == 0 and ranks.is_main:  # the starting point of the validation curve
         run.history["val"].append({"step": 0, "seconds": 0.0,
                                    **evaluate_loss(model, val_set, max_crystals=config.val_crystals)})
     try:
-        while (progress := run.spent(run.seconds())) < 1.0:
+        while (progress := _progress(run, ranks, device)) < 1.0:
             current_lr = learning_rate(run.step, progress, config)
-            _train_step(model, run, train_set.random_batch(config.batch_size, batch_generator), current_lr)
+            _train_step(model, run, _draw_batch(train_set, config.batch_size, batch_generator, ranks), current_lr)
             validate = val_set is not None and run.step % config.val_every == 0
             if run.step % config.log_every == 0 or validate:
-                state = _log(model, run, val_set if validate else None, current_lr, bar)
-                for callback in callbacks:
-                    callback(state)
-                if state.stop:
+                state = _log(model, run, val_set if validate and ranks.is_main else None, current_lr, bar, ranks,
+                             device)
+                if ranks.is_main:
+                    for callback in callbacks:
+                        callback(state)
+                if distributed.agreed_flag(state.stop, device) if ranks.active else state.stop:
                     break
-            if config.checkpoint_path and time.perf_counter() - run.last_save > 60 * config.checkpoint_every_minutes:
+            if (ranks.is_main and config.checkpoint_path
+                    and time.perf_counter() - run.last_save > 60 * config.checkpoint_every_minutes):
                 _save(model, run, run.seconds())
                 run.last_save = time.perf_counter()
     finally:
         bar.close()
-    return _finish(model, run, val_set, device)
+    return _finish(model, run, val_set if ranks.is_main else None, device, ranks)
 
 
 # ------------------------------------------------------------ the loop's parts
@@ -291,6 +310,7 @@ class _Run:
     last_save: float = 0.0  # time.perf_counter() of the last periodic checkpoint
     running: dict[str, torch.Tensor] = field(default_factory=dict)  # loss sums since the last log, on the device
     running_count: int = 0
+    loss_of: Callable[[DenseCrystals], dict[str, torch.Tensor]] | None = None  # model.loss, or its DDP wrapper
 
     def seconds(self) -> float:
         """Training time so far, this call's and that of the runs it resumed."""
@@ -306,6 +326,23 @@ class _Run:
         return max(fractions)
 
 
+def _progress(run: _Run, ranks: distributed.Ranks, device: torch.device) -> float:
+    """The fraction of the budget spent; with several processes, the largest of theirs (a time budget reads
+    each rank's own clock; a step budget is the same everywhere and needs no agreeing)."""
+    progress = run.spent(run.seconds())
+    if ranks.active and run.config.max_minutes is not None:
+        progress = distributed.agreed_progress(progress, device)
+    return progress
+
+
+def _draw_batch(train_set: TensorCrystalDataset, batch_size: int, generator: torch.Generator,
+                ranks: distributed.Ranks) -> DenseCrystals:
+    """A random batch; with several processes, this rank's share of the batch they all draw alike."""
+    if ranks.active:
+        return distributed.random_shard(train_set, batch_size, generator, ranks)
+    return train_set.random_batch(batch_size, generator)
+
+
 def _check_budget(config: TrainConfig) -> None:
     if config.max_steps is None and config.max_minutes is None:
         raise CrystalInputError("Give a budget: TrainConfig(max_minutes=...) and/or TrainConfig(max_steps=...).")
@@ -319,22 +356,28 @@ def _check_budget(config: TrainConfig) -> None:
 
 def _start(
     model: CrystalGenerator, train_set: TensorCrystalDataset, config: TrainConfig, device: torch.device,
-    resume_from: str | Path | None,
+    resume_from: str | Path | None, ranks: distributed.Ranks,
 ) -> _Run:
-    """Seed, move the model, build optimizer and EMA; then resume a checkpoint or fit the data statistics."""
-    torch.manual_seed(config.seed)
+    """Seed, move the model, build optimizer and EMA; then resume a checkpoint or fit the data statistics.
+
+    With several processes the model is wrapped in DDP here, before the optimizer and the EMA see it: the
+    wrapper copies rank 0's initial weights to every rank. The noise is seeded ``seed + rank``: rank 0 (and a
+    one-process run) with ``seed`` itself."""
+    torch.manual_seed(distributed.noise_seed(config.seed, ranks))
     model.to(device)
     model.train()
+    loss_of = distributed.wrap(model, device) if ranks.active else model.loss  # DDP averages the gradients
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    run = _Run(config, optimizer, ExponentialMovingAverage(model, config.ema_decay))
+    run = _Run(config, optimizer, ExponentialMovingAverage(model, config.ema_decay), loss_of=loss_of)
     if resume_from is not None:
-        _resume(model, run, resume_from, device)
+        _resume(model, run, resume_from, device, ranks)
     else:
         model.fit_data_statistics(train_set.crystals)
     return run
 
 
-def _resume(model: CrystalGenerator, run: _Run, path: str | Path, device: torch.device) -> None:
+def _resume(model: CrystalGenerator, run: _Run, path: str | Path, device: torch.device,
+            ranks: distributed.Ranks) -> None:
     """Load weights, optimizer, EMA, step, time and history of a checkpoint of this run."""
     checkpoint = read_checkpoint(path)
     if checkpoint["model_config"] != model.to_config():
@@ -348,14 +391,19 @@ def _resume(model: CrystalGenerator, run: _Run, path: str | Path, device: torch.
     if checkpoint["ema_state_dict"] is not None:
         run.ema.load_state_dict(checkpoint["ema_state_dict"], updates=run.step)
     run.history = checkpoint["history"]
-    torch.manual_seed(run.config.seed + run.step)  # a fresh but reproducible stream for the remaining steps
+    # a fresh but reproducible stream for the remaining steps (and one per rank)
+    torch.manual_seed(distributed.noise_seed(run.config.seed + run.step, ranks))
 
 
 def _train_step(model: CrystalGenerator, run: _Run, batch: DenseCrystals, lr: float) -> None:
-    """One optimizer step at learning rate ``lr``: loss, backward, clip, step, EMA; the losses are summed."""
+    """One optimizer step at learning rate ``lr``: loss, backward, clip, step, EMA; the losses are summed.
+
+    ``run.loss_of`` is ``model.loss``, or its DDP wrapper, whose backward also averages the gradients over the
+    ranks.
+    """
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    losses = model.loss(batch)
+    losses = run.loss_of(batch)
     run.optimizer.zero_grad(set_to_none=True)
     losses["loss"].backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), run.config.grad_clip)
@@ -368,11 +416,16 @@ def _train_step(model: CrystalGenerator, run: _Run, batch: DenseCrystals, lr: fl
 
 
 def _log(
-    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, lr: float, bar
+    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, lr: float, bar,
+    ranks: distributed.Ranks, device: torch.device,
 ) -> TrainState:
-    """A history row of the mean losses since the last log, a validation loss if ``val_set``, the bar updated."""
+    """A history row of the mean losses since the last log, a validation loss if ``val_set``, the bar updated.
+
+    With several processes the losses are averaged over the ranks first (the whole batch's loss), so every
+    rank logs, and checks for a broken loss, alike."""
     seconds = run.seconds()
-    means = {key: float(value) / run.running_count for key, value in run.running.items()}
+    running = distributed.mean_across_ranks(run.running, device) if ranks.active else run.running
+    means = {key: float(value) / run.running_count for key, value in running.items()}
     run.running, run.running_count = {}, 0
     if not math.isfinite(means["loss"]):
         raise FloatingPointError(
@@ -400,29 +453,38 @@ def _ema_validation(model: CrystalGenerator, run: _Run, val_set: TensorCrystalDa
     return losses
 
 
-def _progress_bar(model: CrystalGenerator, run: _Run, device: torch.device):
-    """A tqdm bar over the budget: seconds when the budget is time, else steps."""
+def _progress_bar(model: CrystalGenerator, run: _Run, device: torch.device, show: bool = True):
+    """A tqdm bar over the budget: seconds when the budget is time, else steps (``show=False``: hidden)."""
     from tqdm.auto import tqdm
 
     config = run.config
+    hidden = not (config.progress and show)
     if config.max_steps is None:
         return tqdm(total=int(60.0 * config.max_minutes), unit="s", initial=int(run.seconds_before),
-                    disable=not config.progress, desc=f"training {model.family} on {device.type}")
-    return tqdm(total=config.max_steps, unit="step", initial=run.step, disable=not config.progress,
+                    disable=hidden, desc=f"training {model.family} on {device.type}")
+    return tqdm(total=config.max_steps, unit="step", initial=run.step, disable=hidden,
                 desc=f"training {model.family} on {device.type}")
 
 
 def _finish(
-    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, device: torch.device
+    model: CrystalGenerator, run: _Run, val_set: TensorCrystalDataset | None, device: torch.device,
+    ranks: distributed.Ranks,
 ) -> TrainResult:
-    """Final validation and checkpoint; leave the model holding its EMA weights, in eval mode."""
+    """Final validation and checkpoint (rank 0's); leave the model holding its EMA weights, in eval mode.
+
+    With several processes the others wait until rank 0 has written the checkpoint, so that on every rank
+    the file exists once `train` returns."""
     seconds = run.seconds()
     final_losses = {}
     if val_set is not None:
         final_losses = _ema_validation(model, run, val_set)
         if not run.history["val"] or run.history["val"][-1]["step"] != run.step:
             run.history["val"].append({"step": run.step, "seconds": seconds, **final_losses})
-    checkpoint = str(_save(model, run, seconds)) if run.config.checkpoint_path else None
+    checkpoint = None
+    if run.config.checkpoint_path:
+        checkpoint = str(_save(model, run, seconds) if ranks.is_main else Path(run.config.checkpoint_path))
+    if ranks.active:
+        distributed.barrier()
     run.ema.swap(model)  # leave the model holding the averaged weights
     model.eval()
     return TrainResult(history=run.history, steps=run.step, seconds=seconds, device=str(device),
