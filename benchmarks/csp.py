@@ -45,7 +45,14 @@ def train_with_marks(args, data, device):
     from crystalkit.models import TrainConfig, train
 
     torch.manual_seed(args.seed)
-    model = build_family(args.family, "csp", False, args.hidden, args.layers)
+    if args.max_length is not None:  # the language model's context, for cells larger than the default allows
+        from crystalkit.models.language import build_language_model
+
+        if args.family != "lm":
+            raise SystemExit("--max-length applies to --family lm only")
+        model = build_language_model("csp", False, args.hidden, args.layers, max_length=args.max_length)
+    else:
+        model = build_family(args.family, "csp", False, args.hidden, args.layers)
     options = {"max_minutes": None if args.max_steps else args.minutes, "max_steps": args.max_steps,
                "seed": args.seed, "device": str(device), "progress": True}
     if args.batch_size is not None:
@@ -76,6 +83,21 @@ def train_with_marks(args, data, device):
     return result, cpu_seconds, saved, final
 
 
+def sampler_settings(args) -> list[tuple[str, int, float, float] | None]:
+    """``--flow-samplers`` parsed into (solver, steps, time power, anneal) tuples; ``[None]``: the checkpoint's own."""
+    if not args.flow_samplers:
+        return [None]
+    settings = []
+    for spec in args.flow_samplers:
+        try:
+            solver, steps, power, anneal = spec.split("/")
+            settings.append((solver, int(steps), float(power), float(anneal)))
+        except ValueError as error:
+            raise SystemExit(f"--flow-samplers wants SOLVER/STEPS/POWER/ANNEAL such as heun/5/2/2, got {spec!r}") \
+                from error
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="upstream-format CSV (e.g. /work/shared/data/perov_5/val.csv)")
@@ -95,11 +117,16 @@ def main() -> None:
     parser.add_argument("--max-targets-multi", type=int, default=None,
                         help="cap on targets for k > 1 (sampling and matching k times as many crystals)")
     parser.add_argument("--sample-steps", type=int, default=None, help="sampler steps (default: the family's)")
+    parser.add_argument("--flow-samplers", nargs="+", default=None, metavar="SOLVER/STEPS/POWER/ANNEAL",
+                        help="flow only: score each sampler setting in turn, e.g. euler/50/1/2 heun/5/2/2 "
+                             "(solver, steps, time-grid power, coordinate anneal); default: the checkpoint's own")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the training and the sampling")
     parser.add_argument("--train-fraction", type=float, default=0.9)
     parser.add_argument("--hidden", type=int, default=None)
     parser.add_argument("--layers", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="language model only: tokens it can hold (Carbon-24's 24-atom cells need ~285)")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--weight-decay", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
@@ -141,8 +168,14 @@ def main() -> None:
         result, cpu_seconds = None, float("nan")
 
     rows = []
-    for minutes, path in saved:
+    for minutes, path, sampler in [(m, p, s) for m, p in saved for s in sampler_settings(args)]:
         trained, checkpoint = load_checkpoint(path, device=device)
+        if sampler is not None:
+            if trained.family != "flow":
+                raise SystemExit("--flow-samplers applies to flow checkpoints only")
+            solver, steps, power, anneal = sampler
+            trained.config.solver, trained.config.time_power, trained.config.coord_anneal = solver, power, anneal
+            args.sample_steps = steps
         # Earlier checkpoints get k = 1 only (the time-to-quality curve); the final one every k asked for.
         for k in args.k if path == final else [1]:
             count = len(targets) if k == 1 or args.max_targets_multi is None else min(len(targets),
@@ -165,8 +198,16 @@ def main() -> None:
                 "score_seconds": round(score_seconds, 1), "device": str(device),
                 "sample_steps": args.sample_steps or getattr(trained.config, "num_steps", None),
             }
+            if trained.family == "flow":
+                from crystalkit.models.flow import function_evaluations
+
+                row.update(solver=trained.config.solver, time_power=trained.config.time_power,
+                           coord_anneal=trained.config.coord_anneal,
+                           network_calls=function_evaluations(row["sample_steps"], trained.config.solver))
             rows.append(row)
-            print(f"{row['family']:9s} {row['minutes']:6.2f} min {row['steps']:6d} steps  k={k:<3d} "
+            sampler_note = ("" if "solver" not in row else f"{row['solver']}/{row['sample_steps']}/"
+                            f"{row['time_power']:g}/{row['coord_anneal']:g} ({row['network_calls']} calls)  ")
+            print(f"{row['family']:9s} {sampler_note}{row['minutes']:6.2f} min {row['steps']:6d} steps  k={k:<3d} "
                   f"match {100 * row['match_rate']:5.1f} %  RMSE {row['rmse']:.4f}  "
                   f"({count} targets, sampling {row['sample_seconds']} s = {row['structures_per_second']} "
                   f"structures/s, scoring {row['score_seconds']} s)", flush=True)

@@ -14,11 +14,28 @@ the straightest ones each space allows:
   training set's mean and spread, and ``(angle - 90°) / 30°``. The prior is a
   standard normal for the lengths and uniform 60°-120° angles (FlowMM).
 
-Sampling integrates the learned ODE with ``num_steps`` Euler steps. Few steps
+Sampling integrates the learned ODE with ``num_steps`` steps. Few steps
 work because the paths are straight: this is the family's speed lever over
 diffusion. Optionally the coordinate velocity is scaled by
 ``1 + coord_anneal * t``, more and more towards the end of sampling (FlowMM's
 inference "anti-annealing"), which settles atoms onto their sites more firmly.
+
+Two sampler choices trade network calls for accuracy (``FlowConfig.solver``,
+``FlowConfig.time_power``):
+
+* **Euler** takes one velocity per step: ``x <- x + dt v(x, t)``. Each
+  crystal's individual path is straight, but the learned field is the
+  *average* over all the paths through a point, and that field bends, so
+  large Euler steps cut the corners.
+* **Heun** (the explicit trapezoidal rule) looks ahead once and averages:
+  ``x' = x + dt v(x, t)``, then ``x <- x + dt (v(x, t) + v(x', t + dt)) / 2``.
+  Its error falls as ``dt^2`` instead of ``dt``, for two network calls per
+  step (the last step's look-ahead at ``t = 1`` is skipped: one call fewer).
+* A **time grid** ``t_i = 1 - (1 - i/n)^p`` with ``p > 1`` spends the steps
+  late, where atoms settle onto their sites; ``p = 1`` is the uniform grid.
+
+Report the number of network calls (``function_evaluations``), not the
+number of steps, when comparing samplers: that is what sampling costs.
 
 Lattice lengths are measured per cube root of the atom count
 (`backbone.cube_root_atom_count`), as in diffusion and the backbone.
@@ -29,6 +46,7 @@ matching papers (the opposite of diffusion's).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,7 +61,35 @@ from crystalkit.models.backbone import BackboneFeatures, PeriodicBackbone, cube_
 from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, Prediction, Targets, masked_mean
 from crystalkit.models.heads import TorusVectorHead, remove_mean
 
-__all__ = ["FlowConfig", "FlowMatching", "FlowTargets", "FlowPrediction"]
+__all__ = [
+    "FLOW_SOLVERS",
+    "FlowConfig",
+    "FlowMatching",
+    "FlowPrediction",
+    "FlowTargets",
+    "function_evaluations",
+    "time_grid",
+]
+
+#: The ODE solvers the sampler offers.
+FLOW_SOLVERS = ("euler", "heun")
+
+
+def time_grid(num_steps: int, power: float = 1.0) -> torch.Tensor:
+    """``num_steps + 1`` times from 0 to 1 (float64), ``t_i = 1 - (1 - i / n)^power`` (uniform when ``power == 1``)."""
+    if num_steps < 1:
+        raise CrystalInputError(f"num_steps must be a positive integer, got {num_steps!r}.")
+    if power == 1.0:  # exactly i / n, as a plain Euler loop computes it
+        return torch.tensor([step * (1.0 / num_steps) for step in range(num_steps + 1)], dtype=torch.float64)
+    fractions = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
+    return 1 - (1 - fractions) ** power
+
+
+def function_evaluations(num_steps: int, solver: str = "euler") -> int:
+    """Network calls of one sampling run: ``n`` for Euler, ``2n - 1`` for Heun (no look-ahead past t = 1)."""
+    if solver not in FLOW_SOLVERS:
+        raise CrystalInputError(f"solver must be one of {FLOW_SOLVERS}, got {solver!r}.")
+    return num_steps if solver == "euler" else 2 * num_steps - 1
 
 
 @dataclass
@@ -56,6 +102,14 @@ class FlowConfig(GeneratorConfig):
     angle_spread: float = 30.0  # degrees: prior angles are uniform in 90 +- 30, where reduced cells live
     coord_anneal: float = 2.0  # a in the coordinate velocity factor 1 + a t when sampling (0: the ODE as learned);
     # 2 settles atoms onto their sites, a far lower RMSE for little match rate (benchmarks/RESULTS.md; FlowMM too)
+    solver: str = "euler"  # "euler" (one network call per step) or "heun" (two; second order)
+    time_power: float = 1.0  # time grid t_i = 1 - (1 - i/n)^p: 1 uniform, > 1 more steps near the crystal (t = 1)
+
+    def __post_init__(self) -> None:
+        if self.solver not in FLOW_SOLVERS:
+            raise CrystalInputError(f"FlowConfig.solver must be one of {FLOW_SOLVERS}, got {self.solver!r}.")
+        if not self.time_power > 0:
+            raise CrystalInputError(f"FlowConfig.time_power must be positive, got {self.time_power}.")
 
 
 @dataclass(frozen=True)
@@ -190,19 +244,31 @@ class FlowMatching(CrystalGenerator):
     def _sampler(
         self, template: DenseCrystals, num_steps: int, generator: torch.Generator, guidance_scale: float
     ) -> Iterator[DenseCrystals]:
-        """Euler integration of the learned ODE from the prior (t = 0) to crystals (t = 1)."""
+        """Integrate the learned ODE from the prior (t = 0) to crystals (t = 1); see the module docstring."""
         device = template.device
         frac = self.coordinate_prior(template, generator)  # (B, N, 3); drawn first, then the lattice
         y = self.lattice_prior(template.num_crystals, generator, device)  # (B, 6)
         state = self.with_geometry(template, frac, y)
         yield state
-        dt = 1.0 / num_steps
-        for step in range(num_steps):
-            t = step * dt
-            predicted = self.predict(template.types, state, torch.full((template.num_crystals,), t, device=device),
-                                     guidance_scale)
-            speedup = 1 + self.config.coord_anneal * t  # the anneal factor: 1 at the prior, 1 + coord_anneal at t = 1
-            frac = wrap_frac(frac + dt * speedup * predicted.coord_velocity)
-            y = y + dt * predicted.lattice_velocity
+        times = time_grid(num_steps, self.config.time_power).tolist()
+        for t, t_next in itertools.pairwise(times):
+            dt = 1.0 / num_steps if self.config.time_power == 1.0 else t_next - t
+            speedup, coord_v, lattice_v = self._velocity(template, state, t, guidance_scale)
+            if self.config.solver == "heun" and t_next < 1.0:  # look ahead, then average the two slopes
+                ahead = self.with_geometry(state, wrap_frac(frac + dt * speedup * coord_v), y + dt * lattice_v)
+                speedup_ahead, coord_ahead, lattice_ahead = self._velocity(template, ahead, t_next, guidance_scale)
+                coord_v = (speedup * coord_v + speedup_ahead * coord_ahead) / (2 * speedup)
+                lattice_v = (lattice_v + lattice_ahead) / 2
+            frac = wrap_frac(frac + dt * speedup * coord_v)
+            y = y + dt * lattice_v
             state = self.with_geometry(state, frac, y)
             yield state
+
+    def _velocity(
+        self, template: DenseCrystals, state: DenseCrystals, t: float, guidance_scale: float
+    ) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """The sampler's view at time ``t``: the coordinate anneal factor and the two predicted velocities."""
+        times = torch.full((template.num_crystals,), t, device=template.device)
+        predicted = self.predict(template.types, state, times, guidance_scale)
+        speedup = 1 + self.config.coord_anneal * t  # the anneal factor: 1 at the prior, 1 + coord_anneal at t = 1
+        return speedup, predicted.coord_velocity, predicted.lattice_velocity
