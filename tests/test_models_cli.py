@@ -172,3 +172,24 @@ def test_max_length_sizes_the_language_models_context(csv_file, tmp_path, capsys
     assert main(["train", "--family", "flow", "--data", str(csv_file), "--steps", "2", "--max-length", "300",
                  "--out", str(tmp_path / "flow.pt"), *TINY]) == 2
     assert "--family lm" in capsys.readouterr().err
+
+
+def test_sample_chooses_the_flow_solver_and_refuses_it_for_other_families(checkpoint, csv_file, tmp_path, capsys):
+    euler, heun = tmp_path / "euler.csv", tmp_path / "heun.csv"
+    common = ["sample", "--checkpoint", str(checkpoint), "--compositions", "SrTiO3", "--samples", "2", "--steps", "3",
+              "--quiet"]
+    assert main([*common, "--out", str(euler)]) == 0
+    assert "3 euler steps (3 network calls)" in capsys.readouterr().out
+    assert main([*common, "--solver", "heun", "--time-power", "2", "--out", str(heun)]) == 0
+    assert "3 heun steps (5 network calls)" in capsys.readouterr().out
+    (first, *_), _ = read_structure_csv(euler, check=False)
+    (second, *_), _ = read_structure_csv(heun, check=False)
+    assert not (first.frac_coords == second.frac_coords).all()  # same prior draw, another integration
+    assert main([*common, "--time-power", "0", "--out", str(heun)]) == 2
+    assert "time_power" in capsys.readouterr().err
+    lm = tmp_path / "lm.pt"
+    assert main(["train", "--family", "lm", "--data", str(csv_file), "--steps", "1", "--out", str(lm), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(lm), "--compositions", "SrTiO3", "--solver", "heun",
+                 "--out", str(heun), "--quiet"]) == 2
+    assert "--solver" in capsys.readouterr().err

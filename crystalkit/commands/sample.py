@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=1, help="structures per target (de novo: in total)")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (upstream format)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--solver", choices=("euler", "heun"), default=None,
+                        help="flow only: ODE solver (default: the model's, euler); heun costs two calls a step")
+    parser.add_argument("--time-power", type=float, default=None,
+                        help="flow only: time grid t_i = 1 - (1 - i/n)^p (default: the model's, 1 = uniform)")
+    parser.add_argument("--coord-anneal", type=float, default=None,
+                        help="flow only: coordinate velocity factor 1 + a t (default: the model's, 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--batch-size", type=int, default=2048, help="crystals sampled together (default 2048)")
     parser.add_argument("--condition", type=float, default=None, help="property value to aim for (conditional models)")
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model, checkpoint = load_checkpoint(args.checkpoint, device=device, weights=args.weights)
+    _set_flow_sampler(model, args)
     print(f"model: {model.family} ({model.config.task}) trained {checkpoint['step']} steps "
           f"({checkpoint['seconds'] / 60:.1f} min); device: {device}")
     if compositions is None:
@@ -108,13 +115,36 @@ def run(args: argparse.Namespace) -> int:
         batch = model.sample_batch(compositions, args.samples, seed=args.seed, num_steps=args.steps,
                                    condition=args.condition, guidance_scale=args.guidance,
                                    batch_size=args.batch_size, progress=not args.quiet)
-        structures, how = batch.to_structures(), f"with {args.steps or model.config.num_steps} steps"
+        steps = args.steps or model.config.num_steps
+        structures, how = batch.to_structures(), f"with {steps} steps"
+        if model.family == "flow":
+            from crystalkit.models.flow import function_evaluations
+
+            calls = function_evaluations(steps, model.config.solver)
+            how = f"with {steps} {model.config.solver} steps ({calls} network calls)"
     seconds = time.perf_counter() - started
     extra = pd.DataFrame({"formula": [s.composition.formula.replace(" ", "") for s in structures], "sample": numbers})
     write_structure_csv(args.out, structures, ids, extra)
     print(f"sampled {len(structures)} structures {how} in {seconds:.1f} s "
           f"({len(structures) / max(seconds, 1e-9):.1f} structures/s) on {device}; wrote {args.out}")
     return 0
+
+
+def _set_flow_sampler(model, args: argparse.Namespace) -> None:
+    """Apply ``--solver``, ``--time-power`` and ``--coord-anneal`` to a flow model (refused for other families)."""
+    from crystalkit.models.flow import FlowConfig
+
+    chosen = {name: value for name, value in (("solver", args.solver), ("time_power", args.time_power),
+                                               ("coord_anneal", args.coord_anneal)) if value is not None}
+    if not chosen:
+        return
+    if model.family != "flow":
+        flags = ", ".join("--" + name.replace("_", "-") for name in chosen)
+        raise CrystalInputError(f"{flags} set the flow-matching sampler; this checkpoint holds a {model.family} model.")
+    settings = {**{name: getattr(model.config, name) for name in ("solver", "time_power", "coord_anneal")}, **chosen}
+    FlowConfig(**settings)  # the config's own checks: a clear error for a bad value
+    for name, value in chosen.items():
+        setattr(model.config, name, value)
 
 
 def _sample_sequential(model, compositions, ids: list[str], numbers: list[int], args: argparse.Namespace):
