@@ -31,7 +31,7 @@
 # **Prerequisites**: notebook 01 (fingerprints), notebook 02 (the bundled sets), notebook 04 (the VAE), notebook 06
 # (classifier-free guidance); notebook 08 (the language model) helps. A regression model, $R^2$, a gradient.
 #
-# **Run time**: quick mode about a minute on two CPU cores (fingerprints of 442 crystals, one small tree ensemble,
+# **Run time**: quick mode about a minute on two CPU cores (fingerprints of 542 crystals, one small tree ensemble,
 # shipped checkpoints); full mode a few minutes (more random deletion orders, finer integrals, more crystals).
 
 # %% tags=["parameters"]
