@@ -37,6 +37,14 @@ Two sampler choices trade network calls for accuracy (``FlowConfig.solver``,
 Report the number of network calls (``function_evaluations``), not the
 number of steps, when comparing samplers: that is what sampling costs.
 
+Measured on Perov-5 (benchmarks/RESULTS.md, issue 15): Heun loses to Euler
+here, because the anneal factor makes the sampler's field differ from the
+learned one and the look-ahead at the sped-up velocity overshoots; fewer
+steps raise the match rate and worsen the RMSE (loosely placed atoms pass
+the matcher's tolerance for more targets). So the default stays 50 Euler
+steps on the uniform grid; ``euler``, 10 steps, ``time_power=2`` was the best
+10-call setting, at a 40 % worse RMSE.
+
 Lattice lengths are measured per cube root of the atom count
 (`backbone.cube_root_atom_count`), as in diffusion and the backbone.
 
