@@ -45,14 +45,7 @@ def train_with_marks(args, data, device):
     from crystalkit.models import TrainConfig, train
 
     torch.manual_seed(args.seed)
-    if args.max_length is not None:  # the language model's context, for cells larger than the default allows
-        from crystalkit.models.language import build_language_model
-
-        if args.family != "lm":
-            raise SystemExit("--max-length applies to --family lm only")
-        model = build_language_model("csp", False, args.hidden, args.layers, max_length=args.max_length)
-    else:
-        model = build_family(args.family, "csp", False, args.hidden, args.layers)
+    model = build_family(args.family, "csp", False, args.hidden, args.layers, args.max_length)
     options = {"max_minutes": None if args.max_steps else args.minutes, "max_steps": args.max_steps,
                "seed": args.seed, "device": str(device), "progress": True}
     if args.batch_size is not None:
@@ -174,7 +167,7 @@ def main() -> None:
             if trained.family != "flow":
                 raise SystemExit("--flow-samplers applies to flow checkpoints only")
             solver, steps, power, anneal = sampler
-            trained.config.solver, trained.config.time_power, trained.config.coord_anneal = solver, power, anneal
+            trained.set_sampler(solver=solver, time_power=power, coord_anneal=anneal)
             args.sample_steps = steps
         # Earlier checkpoints get k = 1 only (the time-to-quality curve); the final one every k asked for.
         for k in args.k if path == final else [1]:

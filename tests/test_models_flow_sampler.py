@@ -88,3 +88,14 @@ def test_euler_error_falls_as_the_step():
     euler = decaying_flow("euler")
     coarse, fine = final_error(euler, 8), final_error(euler, 16)
     assert 1.6 < coarse / fine < 2.4
+
+
+def test_set_sampler_changes_only_the_settings_given_and_checks_them():
+    model = FlowMatching(tiny_backbone())
+    model.set_sampler(solver="heun")
+    assert (model.config.solver, model.config.time_power, model.config.coord_anneal) == ("heun", 1.0, 2.0)
+    model.set_sampler(time_power=2.0, coord_anneal=0.0)
+    assert (model.config.solver, model.config.time_power, model.config.coord_anneal) == ("heun", 2.0, 0.0)
+    with pytest.raises(CrystalInputError, match="solver"):
+        model.set_sampler(solver="rk4")
+    assert model.config.solver == "heun"  # a refused change leaves the model as it was

@@ -132,19 +132,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _set_flow_sampler(model, args: argparse.Namespace) -> None:
     """Apply ``--solver``, ``--time-power`` and ``--coord-anneal`` to a flow model (refused for other families)."""
-    from crystalkit.models.flow import FlowConfig
-
-    chosen = {name: value for name, value in (("solver", args.solver), ("time_power", args.time_power),
-                                               ("coord_anneal", args.coord_anneal)) if value is not None}
-    if not chosen:
+    chosen = {"solver": args.solver, "time_power": args.time_power, "coord_anneal": args.coord_anneal}
+    given = [name for name, value in chosen.items() if value is not None]
+    if not given:
         return
     if model.family != "flow":
-        flags = ", ".join("--" + name.replace("_", "-") for name in chosen)
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise CrystalInputError(f"{flags} set the flow-matching sampler; this checkpoint holds a {model.family} model.")
-    settings = {**{name: getattr(model.config, name) for name in ("solver", "time_power", "coord_anneal")}, **chosen}
-    FlowConfig(**settings)  # the config's own checks: a clear error for a bad value
-    for name, value in chosen.items():
-        setattr(model.config, name, value)
+    model.set_sampler(**chosen)
 
 
 def _sample_sequential(model, compositions, ids: list[str], numbers: list[int], args: argparse.Namespace):

@@ -74,7 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_family(family: str, task: str, conditional: bool, hidden: int | None = None, layers: int | None = None,
                  max_length: int | None = None):
-    """A fresh model of ``family`` with the kit's defaults (sizes optionally overridden)."""
+    """A fresh model of ``family`` with the kit's defaults (sizes optionally overridden).
+
+    ``max_length`` is the language model's context in tokens; other families refuse it.
+    """
+    if max_length is not None and family != "lm":
+        raise CrystalInputError("--max-length sets the language model's context: use it with --family lm only.")
     from crystalkit.models import BackboneConfig, Diffusion, DiffusionConfig, FlowConfig, FlowMatching, PeriodicBackbone
 
     sizes = {}
@@ -156,8 +161,6 @@ def _train(args: argparse.Namespace, ranks, device) -> int:
             raise CrystalInputError(f"{args.out} holds a {model.family} model, not {args.family}.")
     else:
         torch.manual_seed(args.seed)  # the same initial weights for the same --seed (and on every rank)
-        if args.max_length is not None and args.family != "lm":
-            raise CrystalInputError("--max-length sets the language model's context: use it with --family lm only.")
         model = build_family(args.family, args.task, args.condition is not None, args.hidden, args.layers,
                              args.max_length)
     options = {"max_minutes": args.minutes, "max_steps": args.steps, "seed": args.seed, "device": str(device),

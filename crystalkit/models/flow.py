@@ -54,6 +54,7 @@ matching papers (the opposite of diffusion's).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,6 +250,16 @@ class FlowMatching(CrystalGenerator):
         return losses
 
     # ------------------------------------------------------------- sampling
+    def set_sampler(self, *, solver: str | None = None, time_power: float | None = None,
+                    coord_anneal: float | None = None) -> None:
+        """Change how this model samples (``None`` keeps a setting); bad values raise `CrystalInputError`.
+
+        The weights do not depend on these: they choose how the learned ODE is integrated.
+        """
+        chosen = {name: value for name, value in (("solver", solver), ("time_power", time_power),
+                                                   ("coord_anneal", coord_anneal)) if value is not None}
+        self.config = dataclasses.replace(self.config, **chosen)  # FlowConfig checks the new values
+
     def _sampler(
         self, template: DenseCrystals, num_steps: int, generator: torch.Generator, guidance_scale: float
     ) -> Iterator[DenseCrystals]:
