@@ -245,6 +245,28 @@ def test_the_mask_reads_the_grammar():
         grammar.allowed(prompt + ["<atoms>"])  # a prefix that already broke the grammar
 
 
+@pytest.mark.parametrize("max_length", [64, 120, 256, 288])
+def test_a_random_walk_through_the_grammar_never_dead_ends(max_length):
+    """Any token the mask allows leads on to a stream that ends at <eos>: no prefix it allows is a dead end.
+
+    Walks choose uniformly among allowed tokens, favouring new elements and big counts (where the atom budget
+    runs out, which is where a dead end once hid: an element allowed with no room left for its count).
+    """
+    import random
+
+    tokenizer = _model().tokenizer
+    grammar = GrammarConstraint(tokenizer, max_length)
+    rng = random.Random(max_length)
+    for _ in range(40):
+        stream = ["<bos>"]
+        while stream[-1] != "<eos>":
+            choices = grammar.allowed(stream)  # raises on a dead end
+            greedy = [t for t in choices if t not in ("<sg>",)] if "<atoms>" not in stream and rng.random() < 0.9 else []
+            stream.append(rng.choice(greedy or choices))
+            assert len(stream) <= max_length
+        assert parse_stream(stream, tokenizer).ok
+
+
 def test_a_masked_token_is_never_sampled():
     """A network that always prefers a forbidden token still writes only allowed ones."""
     model = _model(seed=2)

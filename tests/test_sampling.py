@@ -71,3 +71,70 @@ def test_every_generator_names_an_unknown_element(name, srtio3):
     generator = GENERATORS[name](srtio3)
     with pytest.raises(CrystalInputError, match="names 'Xx', which is not a chemical element"):
         generator.sample(["Xx2O3"], num_samples=1, seed=0)
+
+
+class _Recorder:
+    """A CSP generator that records what it was asked and answers with a cubic cell of each composition."""
+
+    def __init__(self, empty_for: str | None = None):
+        self.calls = []
+        self.empty_for = empty_for
+
+    def sample(self, compositions, num_samples=1, *, seed=None, **options):
+        from pymatgen.core import Lattice, Structure
+
+        compositions = as_compositions(compositions)
+        self.calls.append((compositions, num_samples, seed, options))
+        out = []
+        for composition in compositions:
+            if composition.reduced_formula == self.empty_for:
+                out.append([])
+                continue
+            species = [str(el) for el, n in composition.items() for _ in range(int(n))]
+            out.append([Structure(Lattice.cubic(4.0), species, [[i / len(species)] * 3 for i in range(len(species))])
+                        for _ in range(num_samples)])
+        return out
+
+
+def test_composition_first_draws_pool_compositions_in_one_batched_call():
+    from crystalkit.sampling import CompositionFirst
+
+    recorder = _Recorder()
+    generator = CompositionFirst(recorder, ["SrTiO3", "C8", "C8", "Na2Cl2"])
+    (crystals,) = generator.sample(None, 40, seed=3, temperature=0.5)
+    assert len(crystals) == 40 and len(recorder.calls) == 1
+    asked, k, seed, options = recorder.calls[0]
+    assert k == 1 and seed == 3 and options == {"temperature": 0.5}
+    assert [c.composition for c in crystals] == asked  # each crystal is of the composition drawn for it
+    formulas = [c.composition.formula.replace(" ", "") for c in crystals]
+    assert set(formulas) <= {"Sr1Ti1O3", "C8", "Na2Cl2"} and formulas.count("C8") > formulas.count("Sr1Ti1O3")
+    again = CompositionFirst(_Recorder(), ["SrTiO3", "C8", "C8", "Na2Cl2"]).sample(None, 40, seed=3)[0]
+    assert [c.composition for c in again] == asked  # the seed fixes the draw
+
+
+def test_composition_first_passes_csp_through_and_keeps_failures_as_none():
+    from crystalkit.sampling import CompositionFirst
+
+    recorder = _Recorder(empty_for="C")
+    generator = CompositionFirst(recorder, ["C8"])
+    (crystals,) = generator.sample(None, 3, seed=0)
+    assert crystals == [None, None, None]  # a composition the generator could not answer is a failed sample, kept
+    csp = generator.sample(["SrTiO3"], 2, seed=1)
+    assert len(csp) == 1 and len(csp[0]) == 2 and recorder.calls[-1][1] == 2
+
+
+def test_composition_first_refuses_bad_input():
+    from pymatgen.core import Lattice, Structure
+
+    from crystalkit.sampling import CompositionFirst
+
+    with pytest.raises(CrystalInputError, match="non-empty list"):
+        CompositionFirst(_Recorder(), [])
+    with pytest.raises(CrystalInputError, match="sample"):
+        CompositionFirst(object(), ["C8"])
+    with pytest.raises(CrystalInputError, match="not a chemical element"):
+        CompositionFirst(_Recorder(), ["Xx2O3"])
+    with pytest.raises(CrystalInputError, match="list of structures"):
+        CompositionFirst.from_structures(_Recorder(), Structure(Lattice.cubic(3.0), ["C"], [[0, 0, 0]]))
+    with pytest.raises(CrystalInputError, match="positive integer"):
+        CompositionFirst(_Recorder(), ["C8"]).sample(None, 0)

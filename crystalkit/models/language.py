@@ -625,18 +625,25 @@ class GrammarConstraint:
     def _composition(self, body: list[str], length: int) -> list[str]:
         """Element/count pairs by rising Z, no more atoms in all than ``max_length`` leaves room to write."""
         reserve = sum(2 + f.int_digits + f.decimals for f in self.formats.values()) + 2 + 4  # rest of header, slack
-        most = (self.max_length - length - reserve) // self.atom_width  # atoms that still fit
+
+        def most(at_length: int) -> int:  # atoms that still fit once the stream is at_length tokens long
+            return (self.max_length - at_length - reserve) // self.atom_width
+
         symbols, counts = _pairs(body)
         last_z = self.z[symbols[-1]] if symbols else 0
         more_elements = [e for e in self.elements if self.z[e] > last_z]
+        # A new element is allowed only if one more atom still fits after the element token itself is written:
+        # otherwise the count that must follow it would have no legal digit (a dead end).
+        room_for_one_more = sum(counts) + 1 <= most(length + 1)
         if not body:
-            return more_elements if most >= 1 else []
+            return more_elements if room_for_one_more else []
         if body[-1] in self.z:  # a count must follow
-            return [d for d in "123456789" if sum(counts) + int(d) <= most]
+            return [d for d in "123456789" if sum(counts) + int(d) <= most(length)]
         current = str(counts[-1])
         before = sum(counts[:-1])
-        digits = [d for d in _DIGITS if len(current) < self._MAX_INT_DIGITS and before + int(current + d) <= most]
-        return digits + (more_elements if sum(counts) < most else []) + ["<sg>"]
+        digits = [d for d in _DIGITS
+                  if len(current) < self._MAX_INT_DIGITS and before + int(current + d) <= most(length)]
+        return digits + (more_elements if room_for_one_more else []) + ["<sg>"]
 
     def _owed(self, tokens: list[str], tags: list[int]) -> Counter:
         """Atoms the ``<comp>`` section asks for that ``<atoms>`` has not placed yet."""

@@ -1,0 +1,166 @@
+"""De novo benchmark: every family that invents crystals, trained and scored on one bundled set.
+
+Each family is trained from scratch on the bundled set's training split for
+the same wall-clock budget (issue 4's protocol: 10 minutes, seed 0), then
+invents ``--samples`` crystals, scored with the kit's de novo panel against
+the set's test split (coverage) and training split (novelty):
+
+* validity (the published rule, SMACT-14), COV-R / COV-P (the cut-offs of
+  MP-20 for the inorganic set), uniqueness and novelty
+  (:func:`crystalkit.metrics.dng.dng_metrics`);
+* S.U.N. on the first ``--sun-samples`` of them, with energies above the
+  kit's hull from CHGNet after at most ``--sun-relax-steps`` FIRE steps;
+* sampling speed in structures per second.
+
+Flow matching, the VAE, the GAN and the normalizing flow are CSP models in
+this kit: they are trained for CSP on the same split and invent crystals
+composition first (:class:`crystalkit.sampling.CompositionFirst`: a cell
+composition drawn from the training split, then the model's crystal for it),
+so their samples can be novel structures but never novel compositions. The
+"route" field of each result says which way a row was made.
+
+The GFlowNet is the exception to "same data": it builds five-atom ABX3 cells,
+so it learns its reward (formation energy per atom) on the bundled
+perovskites, and its coverage of the inorganic set is low by construction.
+The two baselines (random symmetric crystals from PyXtal, and the template
+that copies training crystals) are fitted on the same training split.
+
+Every family's result is written to ``--out`` as soon as it is scored, and a
+family already there is skipped, so an interrupted run carries on where it
+stopped. Usage::
+
+    python benchmarks/denovo.py --dataset inorganic --minutes 10 --samples 200 --sun-samples 40 \\
+        --out benchmark_runs/denovo_inorganic.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+#: The families that invent crystals themselves (``crystalkit train --task de_novo``).
+DENOVO_FAMILIES = ("diffusion", "lm", "gfn")
+#: The CSP-only families, which invent crystals composition first.
+CSP_ONLY_FAMILIES = ("flow", "vae", "gan", "nf")
+BASELINES = ("random", "template")
+
+
+def train_family(family: str, args, workdir: Path):
+    """A fresh ``family`` model trained for the budget; returns (model, record of what the training did).
+
+    A CSP-only family is trained for CSP and returned as is: the caller draws its compositions."""
+    import torch
+
+    from crystalkit.commands.train import build_family
+    from crystalkit.data import TensorCrystalDataset
+    from crystalkit.data.datasets import bundled_path
+    from crystalkit.models import TrainConfig, train
+
+    dataset, label = args.dataset, None
+    if family == "gfn":  # its reward model needs a label, and its action space is ABX3 cells
+        dataset, label = "perovskites", "formation_energy_per_atom"
+    data = TensorCrystalDataset.from_csv(bundled_path(dataset, "train"), label=label)
+    torch.manual_seed(args.seed)
+    max_length = args.max_length if family == "lm" else None
+    task = "csp" if family in CSP_ONLY_FAMILIES else "de_novo"
+    model = build_family(family, task, label is not None, max_length=max_length)
+    checkpoint = workdir / f"{args.dataset}_{family}_seed{args.seed}.pt"
+    config = TrainConfig(max_minutes=None if args.max_steps else args.minutes, max_steps=args.max_steps,
+                         seed=args.seed, device="cpu", progress=False, checkpoint_path=str(checkpoint),
+                         checkpoint_every_minutes=1e9)
+    cpu_clock = time.process_time()
+    result = train(model, data, config=config)
+    cpu_seconds = time.process_time() - cpu_clock
+    record = {"trained_on": dataset, "task": task, "train_crystals": len(data), "steps": result.steps,
+              "train_seconds": round(result.seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+              "checkpoint": str(checkpoint)}
+    print(f"{family}: {result.steps} steps in {result.seconds:.0f} s wall, {cpu_seconds:.0f} s CPU", flush=True)
+    return model.eval(), record
+
+
+def baseline(name: str, train_structures):
+    from crystalkit.baselines import RandomSymmetricBaseline
+    from crystalkit.capstone import TemplateFamily
+
+    clock = time.perf_counter()
+    generator = (RandomSymmetricBaseline.from_structures(list(train_structures)) if name == "random"
+                 else TemplateFamily(train_structures))
+    return generator, {"trained_on": "fitted", "train_seconds": round(time.perf_counter() - clock, 2)}
+
+
+def interval_dict(interval) -> dict | None:
+    if interval is None:
+        return None
+    return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="inorganic", help="bundled set to learn and score on")
+    parser.add_argument("--families", nargs="+", default=[*BASELINES, *DENOVO_FAMILIES, *CSP_ONLY_FAMILIES],
+                        choices=[*BASELINES, *DENOVO_FAMILIES, *CSP_ONLY_FAMILIES])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per family (wall clock)")
+    parser.add_argument("--max-steps", type=int, default=None, help="a step budget instead of minutes")
+    parser.add_argument("--samples", type=int, default=200, help="crystals each family invents")
+    parser.add_argument("--sun-samples", type=int, default=40, help="of those, how many get a CHGNet energy")
+    parser.add_argument("--sun-relax-steps", type=int, default=100, help="FIRE steps before the energy (0: none)")
+    parser.add_argument("--max-length", type=int, default=None, help="the language model's context in tokens")
+    parser.add_argument("--lm-temperature", type=float, default=0.7)
+    parser.add_argument("--gfn-temperature", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training and the sampling")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
+    parser.add_argument("--workdir", type=Path, default=Path("benchmark_runs"), help="where checkpoints go")
+    parser.add_argument("--out", type=Path, required=True, help="JSON of the results (read back to resume)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from crystalkit.capstone import score_denovo
+    from crystalkit.data import load_dataset
+    from crystalkit.sampling import CompositionFirst
+
+    torch.set_num_threads(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    test, train = load_dataset(args.dataset, "test"), load_dataset(args.dataset, "train")
+    options = {"lm": {"temperature": args.lm_temperature}, "gfn": {"temperature": args.gfn_temperature}}
+    for family in args.families:
+        if family in results:
+            print(f"{family}: already scored in {args.out}, skipped", flush=True)
+            continue
+        if family in BASELINES:
+            generator, record = baseline(family, train.structures)
+        else:
+            generator, record = train_family(family, args, args.workdir)
+        route = "composition first" if family in CSP_ONLY_FAMILIES else "native"
+        if family in CSP_ONLY_FAMILIES:
+            generator = CompositionFirst.from_structures(generator, train.structures)
+        record["route"] = route
+        clock = time.perf_counter()
+        scores = score_denovo(generator, test.structures, train.structures, args.samples, dataset=args.dataset,
+                              seed=args.seed, sun_samples=args.sun_samples, sun_relax_steps=args.sun_relax_steps,
+                              sample_options=options.get(family))
+        record.update({key: scores[key] for key in ("valid", "cov_recall", "cov_precision", "unique", "novel",
+                                                    "n_generated", "n_sun_scored")})
+        record["sun"] = interval_dict(scores["sun"])
+        record["structures_per_second"] = scores["n_generated"] / scores["sample_seconds"]
+        record["score_seconds"] = round(time.perf_counter() - clock, 1)
+        record.update(samples=args.samples, sun_relax_steps=args.sun_relax_steps, seed=args.seed,
+                      threads=args.threads, machine=f"{platform.machine()}, {platform.processor() or 'cpu'}")
+        results[family] = record
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        sun = record["sun"]
+        sun_text = (f"S.U.N. {sun['estimate']:.1%} ({sun['low']:.1%}-{sun['high']:.1%}) of {record['n_sun_scored']}"
+                    if sun else "S.U.N. not scored")
+        print(f"{family}: valid {record['valid']:.1%}, COV-R {record['cov_recall'] or 0:.1%}, "
+              f"COV-P {record['cov_precision'] or 0:.1%}, unique {record['unique']:.1%}, novel {record['novel']:.1%}, "
+              f"{sun_text}, {record['structures_per_second']:.1f} structures/s, "
+              f"scored in {record['score_seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""benchmarks/denovo.py: one result per family, written as it is scored, and a rerun carries on where it stopped."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "denovo.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("denovo_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_denovo_benchmark_scores_each_route_and_resumes(tmp_path, capsys):
+    benchmark = _load()
+    out = tmp_path / "results.json"
+    common = ["--dataset", "perovskites", "--max-steps", "2", "--samples", "4", "--sun-samples", "0",
+              "--workdir", str(tmp_path / "runs"), "--out", str(out)]
+    benchmark.main(["--families", "template", "nf", *common])
+    results = json.loads(out.read_text())
+    assert set(results) == {"template", "nf"}
+    assert results["nf"]["route"] == "composition first" and results["nf"]["task"] == "csp"
+    assert results["nf"]["steps"] == 2 and results["nf"]["n_generated"] == 4
+    assert results["template"]["novel"] == 0.0  # it copies training crystals
+    assert all(0.0 <= r["valid"] <= 1.0 and r["structures_per_second"] > 0 for r in results.values())
+    capsys.readouterr()
+    benchmark.main(["--families", "template", "nf", *common])  # everything scored: nothing is redone
+    assert capsys.readouterr().out.count("already scored") == 2
+    assert json.loads(out.read_text()) == results
