@@ -202,6 +202,31 @@ def test_torchrun_trains_flow_with_one_checkpoint_writer(tiny_csv, tmp_path):
 
 
 @pytest.mark.slow
+def test_torchrun_resumes_a_run_where_it_stopped(tiny_csv, tmp_path):
+    """Stopped after 30 steps and resumed under torchrun to 60: the step count, the clock and the history
+    (a row every 25 steps) carry on from the checkpoint, and rank 0 alone rewrites it."""
+    from crystalkit.models import read_checkpoint
+
+    out = tmp_path / "model.pt"
+    common = ["train", "--family", "flow", "--data", str(tiny_csv), "--batch-size", "16", "--out", str(out), *TINY]
+    first = _torchrun("-m", "crystalkit", *common, "--steps", "30")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = read_checkpoint(out)
+    second = _torchrun("-m", "crystalkit", *common, "--steps", "60", "--resume")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("trained 60 steps") == 1  # the count goes on from 30, printed by rank 0 only
+    after = read_checkpoint(out)
+    assert (before["step"], after["step"]) == (30, 60)
+    assert after["seconds"] > before["seconds"]  # the budget counts the time of both runs
+    old = [row["step"] for row in before["history"]["train"]]
+    new = [row["step"] for row in after["history"]["train"]]
+    assert old == [25] and new == [25, 50]
+    moved = [name for name, value in after["state_dict"].items() if not torch.equal(value, before["state_dict"][name])]
+    assert moved, "the resumed run did not change the weights"
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".pt"] == ["model.pt"]
+
+
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_evenly_is_refused(tiny_csv, tmp_path):
     two = _torchrun("-m", "crystalkit", "train", "--family", "flow", "--data", str(tiny_csv), "--steps", "2",
                     "--batch-size", "7", "--out", str(tmp_path / "model.pt"), *TINY)
