@@ -91,6 +91,33 @@ def baseline(name: str, train_structures):
     return generator, {"trained_on": "fitted", "train_seconds": round(time.perf_counter() - clock, 2)}
 
 
+ROW_NAMES = {"random": "random symmetric (PyXtal)", "template": "template (copies training crystals)",
+             "diffusion": "diffusion", "lm": "language model", "gfn": "GFlowNet", "flow": "flow matching",
+             "vae": "VAE", "gan": "GAN", "nf": "normalizing flow"}
+
+
+def markdown_table(results: dict, dataset: str) -> str:
+    """The results as one markdown table, rates in per cent, S.U.N. with its 95 % Wilson interval."""
+
+    def rate(value) -> str:
+        return "-" if value is None else f"{100 * value:.1f}"
+
+    lines = [("| family | route | trained (steps, CPU s) | valid % | COV-R % | COV-P % | unique % | novel % "
+             "| S.U.N. % (95 % interval, n) | structures/s |"), "|---|---|---|---|---|---|---|---|---|---|"]
+    for family, r in results.items():
+        route = "baseline" if family in BASELINES else r["route"]
+        trained = f"{r['steps']:,} steps, {r['train_cpu_seconds']:.0f} s" if "steps" in r else "fitted"
+        if "steps" in r and r["trained_on"] != r.get("dataset", dataset):
+            trained += f", on {r['trained_on']}"
+        sun = r["sun"]
+        sun_text = (f"{100 * sun['estimate']:.1f} ({100 * sun['low']:.1f}-{100 * sun['high']:.1f}, "
+                    f"{r['n_sun_scored']})" if sun else "-")
+        lines.append(f"| {ROW_NAMES.get(family, family)} | {route} | {trained} | "
+                     f"{rate(r['valid'])} | {rate(r['cov_recall'])} | {rate(r['cov_precision'])} | "
+                     f"{rate(r['unique'])} | {rate(r['novel'])} | {sun_text} | {r['structures_per_second']:,.1f} |")
+    return "\n".join(lines)
+
+
 def interval_dict(interval) -> dict | None:
     if interval is None:
         return None
@@ -114,7 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
     parser.add_argument("--workdir", type=Path, default=Path("benchmark_runs"), help="where checkpoints go")
     parser.add_argument("--out", type=Path, required=True, help="JSON of the results (read back to resume)")
+    parser.add_argument("--table", action="store_true", help="print the results in --out as a markdown table, "
+                        "train nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        if not args.out.exists():
+            parser.error(f"--table reads {args.out}, which does not exist yet: run the benchmark first.")
+        print(markdown_table(json.loads(args.out.read_text()), args.dataset))
+        return
 
     import torch
 
@@ -133,12 +167,12 @@ def main(argv: list[str] | None = None) -> None:
             continue
         if family in BASELINES:
             generator, record = baseline(family, train.structures)
+            record["route"] = "baseline"
         else:
             generator, record = train_family(family, args, args.workdir)
-        route = "composition first" if family in CSP_ONLY_FAMILIES else "native"
-        if family in CSP_ONLY_FAMILIES:
-            generator = CompositionFirst.from_structures(generator, train.structures)
-        record["route"] = route
+            record["route"] = "composition first" if family in CSP_ONLY_FAMILIES else "native"
+            if family in CSP_ONLY_FAMILIES:
+                generator = CompositionFirst.from_structures(generator, train.structures)
         clock = time.perf_counter()
         scores = score_denovo(generator, test.structures, train.structures, args.samples, dataset=args.dataset,
                               seed=args.seed, sun_samples=args.sun_samples, sun_relax_steps=args.sun_relax_steps,
@@ -148,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         record["sun"] = interval_dict(scores["sun"])
         record["structures_per_second"] = scores["n_generated"] / scores["sample_seconds"]
         record["score_seconds"] = round(time.perf_counter() - clock, 1)
-        record.update(samples=args.samples, sun_relax_steps=args.sun_relax_steps, seed=args.seed,
+        record.update(dataset=args.dataset, samples=args.samples, sun_relax_steps=args.sun_relax_steps, seed=args.seed,
                       threads=args.threads, machine=f"{platform.machine()}, {platform.processor() or 'cpu'}")
         results[family] = record
         args.out.parent.mkdir(parents=True, exist_ok=True)

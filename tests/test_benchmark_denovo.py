@@ -35,3 +35,6 @@ def test_denovo_benchmark_scores_each_route_and_resumes(tmp_path, capsys):
     benchmark.main(["--families", "template", "nf", *common])  # everything scored: nothing is redone
     assert capsys.readouterr().out.count("already scored") == 2
     assert json.loads(out.read_text()) == results
+    benchmark.main(["--table", *common])
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 4 and table[2].startswith("| template") and "| composition first | 2 steps" in table[3]
