@@ -99,7 +99,8 @@ pd.DataFrame([{"generator": c.name, "kind": c.kind, "made": c.source, "train_s":
 # model can be trained for either task, but only its CSP checkpoint is shipped: it enters the de novo columns in
 # full mode, when retrained. A CSP model invents crystals once something draws the composition for it
 # (`crystalkit.sampling.CompositionFirst`: a composition of the training set, then the model's crystal);
-# `benchmarks/denovo.py` scores every family that way on the bundled inorganic set.
+# `benchmarks/denovo.py` scores the four CSP-only families that way, beside the de novo families, on the bundled
+# inorganic set.
 #
 # ## 2. One table
 #
