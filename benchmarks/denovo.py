@@ -27,7 +27,10 @@ that copies training crystals) are fitted on the same training split.
 
 Every family's result is written to ``--out`` as soon as it is scored, and a
 family already there is skipped, so an interrupted run carries on where it
-stopped. Usage::
+stopped. Each trained model is kept in ``--workdir`` with its training record
+beside it (``<checkpoint>.json``); ``--reuse-checkpoints`` scores those again
+without training (to rescore with a changed metric into a new ``--out``).
+Usage::
 
     python benchmarks/denovo.py --dataset inorganic --minutes 10 --samples 200 --sun-samples 40 \\
         --out benchmark_runs/denovo_inorganic.json
@@ -71,12 +74,21 @@ def train_family(family: str, args, workdir: Path):
     config = TrainConfig(max_minutes=None if args.max_steps else args.minutes, max_steps=args.max_steps,
                          seed=args.seed, device="cpu", progress=False, checkpoint_path=str(checkpoint),
                          checkpoint_every_minutes=1e9)
+    record_path = checkpoint.with_suffix(".json")
+    if args.reuse_checkpoints and checkpoint.exists() and record_path.exists():
+        from crystalkit.models import load_checkpoint
+
+        model, _ = load_checkpoint(checkpoint)  # the EMA weights, as train() leaves them
+        record = json.loads(record_path.read_text())
+        print(f"{family}: reused {checkpoint} ({record['steps']} steps), not trained", flush=True)
+        return model, record
     cpu_clock = time.process_time()
     result = train(model, data, config=config)
     cpu_seconds = time.process_time() - cpu_clock
     record = {"trained_on": dataset, "task": task, "train_crystals": len(data), "steps": result.steps,
               "train_seconds": round(result.seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
               "checkpoint": str(checkpoint)}
+    record_path.write_text(json.dumps(record, indent=2))
     print(f"{family}: {result.steps} steps in {result.seconds:.0f} s wall, {cpu_seconds:.0f} s CPU", flush=True)
     return model.eval(), record
 
@@ -141,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the machine is shared)")
     parser.add_argument("--workdir", type=Path, default=Path("benchmark_runs"), help="where checkpoints go")
     parser.add_argument("--out", type=Path, required=True, help="JSON of the results (read back to resume)")
+    parser.add_argument("--reuse-checkpoints", action="store_true",
+                        help="load a family's model from --workdir (with its training record) instead of training")
     parser.add_argument("--table", action="store_true", help="print the results in --out as a markdown table, "
                         "train nothing")
     args = parser.parse_args(argv)

@@ -306,8 +306,13 @@ def score_denovo(generator: StructureGenerator, reference: Sequence[Structure], 
 
     S.U.N. needs an energy above the hull per crystal. ``energy_fn`` maps
     structures to energies above hull in eV/atom (NaN: unknown, counted as
-    not stable); by default :func:`chgnet_e_above_hull` with ``sun_relax_steps``.
-    Invalid samples are never given an energy: they are not S.U.N.
+    not stable), or to ``(energies, relaxed structures)``; by default
+    :func:`chgnet_e_above_hull` with ``sun_relax_steps``. Uniqueness and
+    novelty for S.U.N. are judged on the relaxed crystals, as MatterGen's
+    evaluation does: a sample that relaxes onto a training crystal is not
+    novel, however far from it the generator put its atoms. (The panel's own
+    uniqueness and novelty columns are of the samples as generated, as CDVAE
+    reports them.) Invalid samples are never given an energy: they are not S.U.N.
 
     Returns:
         ``{"valid", "cov_recall", "cov_precision", "unique", "novel", "sun": Interval | None,
@@ -333,39 +338,51 @@ def score_denovo(generator: StructureGenerator, reference: Sequence[Structure], 
     if sun_samples > 0:
         chosen = generated[:sun_samples]
         valid = [bool(r.get("valid")) for r in panel.per_structure[:sun_samples]]
-        energy_fn = energy_fn or (lambda structures: chgnet_e_above_hull(structures, relax_steps=sun_relax_steps))
+        energy_fn = energy_fn or (lambda structures: chgnet_e_above_hull(structures, relax_steps=sun_relax_steps,
+                                                                         return_structures=True))
         scored = [s for s, ok in zip(chosen, valid, strict=True) if ok]
-        energies = iter(energy_fn(scored) if scored else [])
+        answer = energy_fn(scored) if scored else []
+        energies, relaxed = answer if isinstance(answer, tuple) else (answer, scored)
+        if len(energies) != len(scored) or len(relaxed) != len(scored):
+            raise CrystalInputError(f"energy_fn returned {len(energies)} energies and {len(relaxed)} structures "
+                                    f"for {len(scored)} crystals; it must return one of each per crystal.")
+        energies, relaxed = iter(energies), iter(relaxed)
         e_hull = [next(energies) if ok else float("nan") for ok in valid]
-        placeholder = [s if s is not None else train[0] for s in chosen]  # invalid ones carry NaN: never S.U.N.
+        # the relaxed crystal where there is one; invalid samples carry NaN (never S.U.N.) and a stand-in structure
+        judged = [next(relaxed) if ok else train[0] for ok in valid]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sun = sun_rate(placeholder, e_hull, list(train))
+            sun = sun_rate(judged, e_hull, list(train))
         row["sun"] = wilson_interval(sun.n_sun, sun.n_total)
         row["n_sun_scored"] = len(chosen)
     return row
 
 
-def chgnet_e_above_hull(structures: Sequence[Structure], relax_steps: int = 0) -> list[float]:
+def chgnet_e_above_hull(structures: Sequence[Structure], relax_steps: int = 0, *,
+                        return_structures: bool = False) -> list[float] | tuple[list[float], list[Structure]]:
     """Energy above the kit's default hull (eV/atom) of each structure; NaN where CHGNet or the hull cannot say.
 
     ``relax_steps = 0`` uses the CHGNet single-point energy of the structure as
     made (one batched call: the cheap path; an unrelaxed energy is an upper
     bound on the relaxed one, so stability is judged conservatively);
     ``relax_steps > 0`` relaxes each structure for at most that many FIRE steps first.
+    ``return_structures=True`` also returns the structure each energy belongs to
+    (the relaxed one; the input where nothing was relaxed or CHGNet refused).
     """
     from crystalkit.validation import energy_above_hull, predict_energies, relax
 
     if not structures:
-        return []
+        return ([], []) if return_structures else []
+    finals = list(structures)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if relax_steps > 0:
             entries = []
-            for structure in structures:
+            for index, structure in enumerate(structures):
                 try:
                     result = relax(structure, steps=relax_steps, progress=False)
                     entries.append((result.final_structure.composition, result.energy_per_atom))
+                    finals[index] = result.final_structure
                 except (CrystalInputError, RuntimeError, ValueError):  # CHGNet refuses some inputs: unknown
                     entries.append((structure.composition, float("nan")))
         else:
@@ -380,7 +397,7 @@ def chgnet_e_above_hull(structures: Sequence[Structure], relax_steps: int = 0) -
                 out.append(energy_above_hull((composition, energy)).e_above_hull)
             except CrystalInputError:  # an element without a reference energy: stability unknown
                 out.append(float("nan"))
-    return out
+    return (out, finals) if return_structures else out
 
 
 # ----------------------------------------------------------------------------------------- the table

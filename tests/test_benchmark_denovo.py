@@ -35,6 +35,13 @@ def test_denovo_benchmark_scores_each_route_and_resumes(tmp_path, capsys):
     benchmark.main(["--families", "template", "nf", *common])  # everything scored: nothing is redone
     assert capsys.readouterr().out.count("already scored") == 2
     assert json.loads(out.read_text()) == results
+    rescored = tmp_path / "rescored.json"
+    reuse = [*common[:-1], str(rescored), "--reuse-checkpoints"]
+    benchmark.main(["--families", "nf", *reuse])  # the kept model and its record, scored again without training
+    assert "reused" in capsys.readouterr().out
+    again = json.loads(rescored.read_text())["nf"]
+    assert {k: again[k] for k in ("steps", "train_cpu_seconds", "valid", "novel")} == {
+        k: results["nf"][k] for k in ("steps", "train_cpu_seconds", "valid", "novel")}  # same model, same seed
     benchmark.main(["--table", *common])
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 4 and table[2].startswith("| template") and "| composition first | 2 steps" in table[3]

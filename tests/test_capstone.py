@@ -122,6 +122,39 @@ def test_score_denovo_novel_stable_crystals_count_as_sun():
         score_denovo(Inventor(), TRAIN, TRAIN, 0)
 
 
+def test_sun_judges_novelty_on_the_relaxed_crystal():
+    """A sample that relaxes onto a training crystal is not novel, however far from it the generator put it."""
+    distorted = TRAIN[0].copy()
+    distorted.apply_strain([0.3, -0.2, 0.1])  # far beyond StructureMatcher's tolerances: novel as generated
+
+    class Distorter:
+        def sample(self, compositions, num_samples=1, *, seed=None):
+            return [[distorted.copy() for _ in range(num_samples)]]
+
+    as_generated = score_denovo(Distorter(), TRAIN, TRAIN, 2, dataset="perovskites", sun_samples=2,
+                                energy_fn=lambda structures: [0.0] * len(structures))
+    assert as_generated["novel"] == 1.0 and as_generated["sun"].estimate == 0.5  # one distinct novel crystal
+    relaxed_home = score_denovo(Distorter(), TRAIN, TRAIN, 2, dataset="perovskites", sun_samples=2,
+                                energy_fn=lambda structures: ([0.0] * len(structures), [TRAIN[0]] * len(structures)))
+    assert relaxed_home["novel"] == 1.0  # the panel's novelty is of the samples as generated (CDVAE's convention)
+    assert relaxed_home["sun"].estimate == 0.0  # S.U.N.'s is of the relaxed crystals (MatterGen's)
+    with pytest.raises(CrystalInputError, match="one of each per crystal"):
+        score_denovo(Distorter(), TRAIN, TRAIN, 2, dataset="perovskites", sun_samples=2,
+                     energy_fn=lambda structures: ([0.0] * len(structures), []))
+
+
+@pytest.mark.slow
+def test_chgnet_relaxation_returns_the_relaxed_structures():
+    from crystalkit.capstone import chgnet_e_above_hull
+
+    stretched = TRAIN[0].copy()
+    stretched.scale_lattice(stretched.volume * 1.3)
+    energies, finals = chgnet_e_above_hull([stretched], relax_steps=20, return_structures=True)
+    assert len(energies) == 1 and len(finals) == 1
+    assert finals[0].volume < stretched.volume  # the cell contracted toward its relaxed size
+    assert chgnet_e_above_hull([stretched]) != [] and chgnet_e_above_hull([], return_structures=True) == ([], [])
+
+
 def test_run_capstone_scores_the_given_contenders_into_one_table():
     config = CapstoneConfig(csp_targets=3, csp_targets_multi=2, k_values=(1, 2), denovo_samples=4, sun_samples=0)
     rows = [Contender("copy", "yours", "template", TemplateFamily(TRAIN), TemplateFamily(TRAIN), 0.1, "here"),
