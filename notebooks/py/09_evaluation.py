@@ -423,7 +423,9 @@ print(M.split_leakage(list(bundled_train.structures), list(bundled_test.structur
 # A crystal is *stable* if its energy above the convex hull is small (MatterGen uses 0.1 eV/atom, stricter
 # studies 0.0), *novel* if no training crystal matches it, and duplicates among the stable novel crystals count
 # once. Computing energies needs a relaxation (CHGNet) and a hull, which notebook 10 does with
-# `crystalkit.validation`; `sun_rate` takes the energies as an input. The energies below are **made up**, only
+# `crystalkit.validation`; `sun_rate` takes the energies as an input. Pass it the **relaxed** crystals, as
+# MatterGen's evaluation does: a sample that relaxes onto a training crystal is not novel, however far from it the
+# generator put its atoms (`crystalkit.capstone.score_denovo` does this). The energies below are **made up**, only
 # to show the bookkeeping.
 
 # %%
