@@ -57,6 +57,29 @@ def test_causal_mask_future_tokens_do_not_change_earlier_logits(crystals):
     assert not torch.allclose(before[0, 20:], after[0, 20:])  # the later logits do see the change
 
 
+def test_kv_cache_gives_the_logits_of_the_whole_stream(crystals):
+    model = _model()
+    ids = torch.tensor([model.encode_structure(s)[:40] for s in crystals])  # (3, 40)
+    whole = model(ids)  # every position at once, as in training
+    cache = [[] for _ in model.blocks]
+    pieces = [model(ids[:, :25], cache)]  # a prompt, then one token at a time
+    pieces += [model(ids[:, t : t + 1], cache) for t in range(25, 40)]
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-5)
+    assert cache[0][0].shape == (3, TINY.n_heads, 40, TINY.d_model // TINY.n_heads)
+    with pytest.raises(CrystalInputError, match="longer than max_length"):
+        model(torch.zeros(3, TINY.max_length - 39, dtype=torch.long), cache)
+    with pytest.raises(CrystalInputError, match="one list per block"):
+        model(ids, [[]])
+
+
+def test_sampling_with_the_kv_cache_writes_the_same_streams():
+    model = _model()
+    for prompt in (None, "SrTiO3"):
+        cached = model.generate(prompt, 3, temperature=1.0, seed=4)
+        reread = model.generate(prompt, 3, temperature=1.0, seed=4, kv_cache=False)
+        assert [s.tokens for s in cached] == [s.tokens for s in reread]
+
+
 def test_zero_temperature_is_argmax_and_low_temperature_approaches_it():
     logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(1))
     assert torch.equal(next_token(logits, 0.0, None), logits.argmax(-1))
@@ -273,7 +296,7 @@ def test_a_masked_token_is_never_sampled():
     boost = torch.zeros(len(model.tokenizer.vocabulary))
     boost[model.tokenizer.to_ids(["Xe"])[0]] = 30.0  # Xe: overwhelming logit, never owed by SrTiO3
     raw_forward = model.forward
-    model.forward = lambda ids: raw_forward(ids) + boost
+    model.forward = lambda ids, cache=None: raw_forward(ids, cache) + boost
     for sample in model.generate("SrTiO3", 6, temperature=1.0, seed=0):
         assert sample.ok and "Xe" not in sample.tokens
     unconstrained = model.generate("SrTiO3", 2, seed=0, constrain=False)
