@@ -51,20 +51,12 @@ CSP_ONLY_FAMILIES = ("flow", "vae", "gan", "nf")
 BASELINES = ("random", "template")
 
 
-def train_family(family: str, args, workdir: Path):
-    """A fresh ``family`` model trained for the budget; returns (model, record of what the training did).
+def trained_model(family: str, args, workdir: Path):
+    """A ``family`` model trained for the budget (or reused); returns (model, record of what the training did).
 
     A CSP-only family is trained for CSP and returned as is: the caller draws its compositions."""
-    import torch
+    from crystalkit.capstone import train_family
 
-    from crystalkit.commands.train import build_family
-    from crystalkit.data import TensorCrystalDataset
-    from crystalkit.data.datasets import bundled_path
-    from crystalkit.models import TrainConfig, train
-
-    dataset, label = args.dataset, None
-    if family == "gfn":  # its reward model needs a label, and its action space is ABX3 cells
-        dataset, label = "perovskites", "formation_energy_per_atom"
     checkpoint = workdir / f"{args.dataset}_{family}_seed{args.seed}.pt"
     record_path = checkpoint.with_suffix(".json")
     if args.reuse_checkpoints and checkpoint.exists() and record_path.exists():  # no data, no fresh model
@@ -74,23 +66,17 @@ def train_family(family: str, args, workdir: Path):
         record = json.loads(record_path.read_text())
         print(f"{family}: reused {checkpoint} ({record['steps']} steps), not trained", flush=True)
         return model, record
-    data = TensorCrystalDataset.from_csv(bundled_path(dataset, "train"), label=label)
-    torch.manual_seed(args.seed)
-    max_length = args.max_length if family == "lm" else None
     task = "csp" if family in CSP_ONLY_FAMILIES else "de_novo"
-    model = build_family(family, task, label is not None, max_length=max_length)
-    config = TrainConfig(max_minutes=None if args.max_steps else args.minutes, max_steps=args.max_steps,
-                         seed=args.seed, device="cpu", progress=False, checkpoint_path=str(checkpoint),
-                         checkpoint_every_minutes=1e9)
-    cpu_clock = time.process_time()
-    result = train(model, data, config=config)
-    cpu_seconds = time.process_time() - cpu_clock
-    record = {"trained_on": dataset, "task": task, "train_crystals": len(data), "steps": result.steps,
-              "train_seconds": round(result.seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
-              "checkpoint": str(checkpoint)}
+    trained = train_family(family, task, args.dataset, seed=args.seed,
+                           max_steps=args.max_steps, max_minutes=None if args.max_steps else args.minutes,
+                           checkpoint_path=str(checkpoint), max_length=args.max_length if family == "lm" else None)
+    record = {"trained_on": trained.trained_on, "task": task, "train_crystals": trained.train_crystals,
+              "steps": trained.steps, "train_seconds": round(trained.seconds, 1),
+              "train_cpu_seconds": round(trained.cpu_seconds, 1), "checkpoint": str(checkpoint)}
     record_path.write_text(json.dumps(record, indent=2))
-    print(f"{family}: {result.steps} steps in {result.seconds:.0f} s wall, {cpu_seconds:.0f} s CPU", flush=True)
-    return model.eval(), record
+    print(f"{family}: {trained.steps} steps in {trained.seconds:.0f} s wall, {trained.cpu_seconds:.0f} s CPU",
+          flush=True)
+    return trained.model, record
 
 
 def baseline(name: str, train_structures, seed: int):
@@ -181,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
             generator, record = baseline(family, train.structures, args.seed)
             record["route"] = "baseline"
         else:
-            generator, record = train_family(family, args, args.workdir)
+            generator, record = trained_model(family, args, args.workdir)
             record["route"] = "composition first" if family in CSP_ONLY_FAMILIES else "native"
             if family in CSP_ONLY_FAMILIES:
                 generator = CompositionFirst.from_structures(generator, train.structures)

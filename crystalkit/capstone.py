@@ -47,6 +47,7 @@ __all__ = [
     "CapstoneTable",
     "Contender",
     "TemplateFamily",
+    "TrainedFamily",
     "baseline_contenders",
     "chgnet_e_above_hull",
     "format_table",
@@ -56,6 +57,7 @@ __all__ = [
     "run_capstone",
     "score_csp",
     "score_denovo",
+    "train_family",
     "with_overrides",
 ]
 
@@ -200,7 +202,9 @@ def model_contenders(config: CapstoneConfig, progress: bool = False) -> list[Con
             rows[family].train_seconds = float(manifest[name]["budget"]["seconds"])
             rows[family].source = f"shipped, {manifest[name]['budget']['steps']:,} steps"
         else:
-            rows[family].csp, rows[family].train_seconds = _train(family, "csp", config, progress)
+            trained = train_family(family, "csp", config.csp_dataset, seed=config.seed,
+                                   max_steps=config.train_steps, progress=progress)
+            rows[family].csp, rows[family].train_seconds = trained.model, trained.seconds
             rows[family].source = f"trained here, {config.train_steps:,} steps"
     for family, name in DENOVO_FAMILIES.items():
         if config.train_steps is None:
@@ -211,16 +215,40 @@ def model_contenders(config: CapstoneConfig, progress: bool = False) -> list[Con
                 rows[family].train_seconds = float(manifest[name]["budget"]["seconds"])
                 rows[family].source = f"shipped, {manifest[name]['budget']['steps']:,} steps"
         else:
-            rows[family].denovo, seconds = _train(family, "de_novo", config, progress)
-            rows[family].train_seconds = np.nansum([rows[family].train_seconds, seconds])
+            trained = train_family(family, "de_novo", config.denovo_dataset, seed=config.seed,
+                                   max_steps=config.train_steps, progress=progress)
+            rows[family].denovo = trained.model
+            rows[family].train_seconds = np.nansum([rows[family].train_seconds, trained.seconds])
             rows[family].source = f"trained here, {config.train_steps:,} steps"
     rows["lm"].sample_options = {"temperature": config.lm_temperature}
     rows["gfn"].sample_options = {"temperature": config.gfn_temperature}
     return list(rows.values())
 
 
-def _train(family: str, task: str, config: CapstoneConfig, progress: bool):
-    """A fresh model of ``family`` trained on the task's bundled training split; returns (model, seconds)."""
+@dataclass
+class TrainedFamily:
+    """What :func:`train_family` returns: the model and what its training did."""
+
+    model: StructureGenerator  # in eval mode, with the weights train() leaves (the EMA average)
+    steps: int
+    seconds: float  # wall clock
+    cpu_seconds: float  # process CPU time: on a shared machine, the fairer cost
+    trained_on: str  # the bundled set it learned from (the GFlowNet's differs, see train_family)
+    train_crystals: int
+
+
+def train_family(family: str, task: str, dataset: str, *, seed: int = 0, max_steps: int | None = None,
+                 max_minutes: float | None = None, checkpoint_path: str | None = None,
+                 max_length: int | None = None, progress: bool = False) -> TrainedFamily:
+    """A fresh ``family`` model (``crystalkit train --family``'s defaults) trained on ``dataset``'s training split.
+
+    Give a step budget (``max_steps``) or a wall-clock one (``max_minutes``).
+    The GFlowNet is the exception to ``dataset``: it learns its reward from
+    formation energies in its space of ABX3 cells, so it always trains on the
+    bundled perovskites. ``checkpoint_path`` saves the trained model there
+    (safe checkpoint, ``load_checkpoint`` reads it); ``max_length`` is the
+    language model's context.
+    """
     import torch
 
     from crystalkit.commands.train import build_family
@@ -228,16 +256,20 @@ def _train(family: str, task: str, config: CapstoneConfig, progress: bool):
     from crystalkit.data.datasets import bundled_path
     from crystalkit.models.training import TrainConfig, train
 
-    dataset = config.csp_dataset if task == "csp" else config.denovo_dataset
+    if (max_steps is None) == (max_minutes is None):
+        raise CrystalInputError("Give train_family exactly one budget: max_steps or max_minutes.")
     label = None
-    if family == "gfn":  # the GFlowNet learns its reward from formation energies, in its ABX3 space only
+    if family == "gfn":
         dataset, label = "perovskites", "formation_energy_per_atom"
     data = TensorCrystalDataset.from_csv(bundled_path(dataset, "train"), label=label)
-    torch.manual_seed(config.seed)
-    model = build_family(family, task, label is not None)
-    result = train(model, data, config=TrainConfig(max_minutes=None, max_steps=config.train_steps, seed=config.seed,
-                                                   progress=progress, device="cpu"))
-    return model.eval(), float(result.seconds)
+    torch.manual_seed(seed)
+    model = build_family(family, task, label is not None, max_length=max_length)
+    config = TrainConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, progress=progress, device="cpu",
+                         checkpoint_path=checkpoint_path)
+    cpu_clock = time.process_time()
+    result = train(model, data, config=config)
+    return TrainedFamily(model.eval(), int(result.steps), float(result.seconds), time.process_time() - cpu_clock,
+                         dataset, len(data))
 
 
 def baseline_contenders(train_structures: Sequence[Structure], seed: int = 0) -> list[Contender]:

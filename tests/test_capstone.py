@@ -221,10 +221,15 @@ def test_full_mode_can_build_every_family_it_retrains(task, families):
 
 @pytest.mark.slow
 def test_full_mode_retrains_a_family_with_a_step_budget():
-    from crystalkit.capstone import _train
+    from crystalkit.capstone import train_family
 
-    config = with_overrides(CapstoneConfig.full(train_steps=2), denovo_dataset="perovskites")
-    model, seconds = _train("gan", "csp", config, progress=False)
-    assert seconds > 0
+    trained = train_family("gan", "csp", "perovskites", max_steps=2)
+    model = trained.model
+    assert trained.steps == 2 and trained.seconds > 0 and trained.trained_on == "perovskites"
+    assert not model.training
+    gfn = train_family("gfn", "de_novo", "inorganic", max_steps=1)  # the GFlowNet's reward needs its ABX3 labels
+    assert gfn.trained_on == "perovskites" and gfn.train_crystals > 100
+    with pytest.raises(CrystalInputError, match="exactly one budget"):
+        train_family("gan", "csp", "perovskites")
     (samples,) = model.sample(["SrTiO3"], 2, seed=0)
     assert len(samples) == 2 and all(s is None or s.composition.reduced_formula == "SrTiO3" for s in samples)
