@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "denovo.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("denovo_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
-def test_denovo_benchmark_scores_each_route_and_resumes(tmp_path, capsys):
-    benchmark = _load()
+def test_denovo_benchmark_scores_each_route_and_resumes(tmp_path, capsys, benchmark_script):
+    benchmark = benchmark_script("denovo")
     out = tmp_path / "results.json"
     common = ["--dataset", "perovskites", "--max-steps", "2", "--samples", "4", "--sun-samples", "0",
               "--workdir", str(tmp_path / "runs"), "--out", str(out)]
