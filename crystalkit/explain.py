@@ -599,7 +599,7 @@ def attention_weights(lm, structure: Structure) -> tuple[list[str], torch.Tensor
     captured: list[torch.Tensor] = []
 
     def hook(module, inputs, output):
-        (x,) = inputs  # (1, T, C)
+        x = inputs[0]  # (1, T, C); inputs[1] is the KV cache, None here
         B, T, C = x.shape
         q, k, _ = module.qkv(x).split(C, dim=2)
         q, k = (z.view(B, T, module.n_heads, C // module.n_heads).transpose(1, 2) for z in (q, k))  # (1, h, T, d)
