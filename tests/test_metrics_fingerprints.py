@@ -75,3 +75,40 @@ def test_parallel_featurize_loads_the_featurizer_before_forking(monkeypatch):
     assert calls == [1]
     featurize(structures, n_jobs=1)
     assert calls == [1]
+
+
+def test_reduced_cell_extent_known_values_and_sheared_basis():
+    from pymatgen.core import Lattice
+
+    from crystalkit.metrics.fingerprints import reduced_cell_extent
+
+    assert reduced_cell_extent(Lattice.cubic(4.0)) == pytest.approx((4.0, 4.0))
+    # The same lattice written with a long sheared basis: (a, b + 7a, c - 5b) spans it too.
+    a, b, c = np.eye(3) * 4.0
+    assert reduced_cell_extent(Lattice([a, b + 7 * a, c - 5 * b])) == pytest.approx((4.0, 4.0))
+    assert reduced_cell_extent(Lattice.orthorhombic(3.0, 5.0, 250.0)) == pytest.approx((3.0, 250.0))
+    assert reduced_cell_extent(Lattice([[1, 0, 0], [2, 0, 0], [0, 0, 1]])) == (0.0, float("inf"))
+
+
+def test_absurd_cells_are_refused_at_once_and_real_ones_are_not():
+    import time
+
+    from pymatgen.core import Lattice, Structure
+
+    from crystalkit.data import load_dataset
+    from crystalkit.metrics import check_validity
+    from crystalkit.metrics.fingerprints import fingerprint_refusal
+
+    dense = Structure(Lattice.orthorhombic(0.6, 4.0, 4.0), ["Si"], [[0, 0, 0]])
+    sheet = Structure(Lattice.orthorhombic(2.0, 2.2, 900.0), ["Pd"], [[0, 0, 0]])  # a lone row in vacuum
+    for cell, why in ((dense, "0.60 Å"), (sheet, "900 Å")):
+        start = time.perf_counter()
+        assert structure_fingerprint(cell, use_cache=False) is None
+        assert time.perf_counter() - start < 1.0  # refused, not ground through
+        validity = check_validity(cell, fingerprint=True)
+        assert validity.fingerprint is False and not validity.valid
+        assert why in fingerprint_refusal(cell)
+    assert fingerprint_refusal(cubic_perovskite()) is None
+    for name in ("perovskites", "inorganic", "carbon"):  # the bounds leave every bundled crystal alone
+        for split in ("train", "val", "test"):
+            assert not any(fingerprint_refusal(s) for s in load_dataset(name, split).structures), (name, split)

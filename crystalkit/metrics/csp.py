@@ -439,7 +439,7 @@ def _with_fingerprint(structure: Structure, flags: Validity, found: dict) -> Val
     value = _fingerprints.structure_fingerprint(structure)
     found[_fingerprints.content_key(structure)] = value
     ok = value is not None
-    return replace(flags, fingerprint=ok, reason=flags.reason or (None if ok else "CrystalNN fingerprint failed"))
+    return replace(flags, fingerprint=ok, reason=flags.reason or (None if ok else _fingerprints.fingerprint_failure_reason(structure)))
 
 
 def _evaluate_target(task) -> tuple[TargetResult, dict]:

@@ -34,7 +34,7 @@ from crystalkit.errors import CrystalInputError
 from crystalkit.metrics.coverage import CoverageResult, coverage
 from crystalkit.metrics.coverage import coverage_cutoffs as _published_cutoffs
 from crystalkit.metrics.distributions import densities, element_counts, wasserstein
-from crystalkit.metrics.fingerprints import featurize, scale_composition_fingerprints
+from crystalkit.metrics.fingerprints import featurize, fingerprint_failure_reason, scale_composition_fingerprints
 from crystalkit.metrics.matching import STRICT_MATCHER, first_matches, group_duplicates, make_matcher
 from crystalkit.metrics.validity import (
     DEFAULT_OXIDATION_STATES,
@@ -302,7 +302,7 @@ def _validity_section(generated, reference, oxidation_states, *, n_jobs, progres
         if reason is None and not compositional:
             reason = "not charge balanced (SMACT)"
         if reason is None and not fingerprint:
-            reason = "CrystalNN fingerprint failed"
+            reason = fingerprint_failure_reason(generated[i])
         flags[i] = Validity(structural, compositional, fingerprint, reason)
     valid_index = [i for i in present if flags[i].valid]
     return _ValiditySection(flags, struct_fps, comp_fps, struct_fps_present[len(structures):],

@@ -12,7 +12,10 @@ when three tests pass:
    Single-element crystals and all-metal compositions (alloys) pass.
 3. **A computable fingerprint**: matminer's CrystalNN fingerprint of every
    site can be computed (see :mod:`crystalkit.metrics.fingerprints`); a
-   crystal whose fingerprint raises is counted invalid.
+   crystal whose fingerprint raises is counted invalid. So is a cell too
+   absurd to try (a sub-ångström lattice translation, or an edge of over
+   100 Å in the reduced cell: the kit's one departure, which spares minutes
+   per crystal and changes no real crystal's result).
 
 Everything here is a pure function of one structure and never raises for a
 bad crystal: a bad crystal is *invalid*, and the reason is returned.
@@ -280,11 +283,11 @@ def check_validity(structure: Structure, *, fingerprint: bool = False,
             reason = f"{structure.composition.reduced_formula} is not charge balanced (SMACT)"
     fingerprint_ok = None
     if fingerprint:
-        from crystalkit.metrics.fingerprints import structure_fingerprint
+        from crystalkit.metrics.fingerprints import fingerprint_failure_reason, structure_fingerprint
 
         fingerprint_ok = structure_fingerprint(structure) is not None
         if not fingerprint_ok and reason is None:
-            reason = "CrystalNN fingerprint failed"
+            reason = fingerprint_failure_reason(structure)
     return Validity(structural, compositional, fingerprint_ok, reason)
 
 
