@@ -137,8 +137,14 @@ def test_bad_input_is_refused_with_a_useful_message(tmp_path):
     model = tiny_gan().float()
     with pytest.raises(CrystalInputError, match="not a chemical element"):
         model.sample(["XxTiO3"], 1, seed=0)
-    with pytest.raises(CrystalInputError, match="csp"):
-        GAN(PeriodicBackbone(TINY), GANConfig(task="de_novo"))
+    with pytest.raises(CrystalInputError, match="unconditional"):
+        GAN(PeriodicBackbone(TINY), GANConfig(task="de_novo", conditional=True))
+    with pytest.raises(CrystalInputError, match="de novo: call sample"):
+        tiny_gan(task="de_novo").sample(["SrTiO3"], 1, seed=0)
+    with pytest.raises(CrystalInputError, match="type_noise"):
+        generator = tiny_gan(task="de_novo").generator
+        generator(torch.zeros(1, 2, dtype=torch.int64), torch.ones(1, 2, dtype=torch.bool),
+                  torch.zeros(1, 2, 4, dtype=torch.float64), torch.zeros(1, 4, dtype=torch.float64))
     with pytest.raises(CrystalInputError, match="frac must be"):
         model.loss(DenseCrystals(types=torch.ones(2, 3, dtype=torch.int64), frac=torch.zeros(2, 4, 3),
                                  lattice=torch.eye(3).expand(2, 3, 3), mask=torch.ones(2, 3, dtype=torch.bool)))
@@ -187,3 +193,57 @@ def test_the_training_figure_has_one_frame_per_step_and_its_slider_moves_the_sam
     first, last = figure.frames
     assert list(first.data[1].x) != list(last.data[1].x)  # moving the slider redraws the samples
     assert list(figure.data[3].x) == list(last.data[1].x)  # it starts at the last step
+
+
+def test_de_novo_choices_are_one_hot_samples_of_the_softmax_that_carry_its_gradient():
+    """The Gumbel-max draw picks element k with probability softmax(logits)_k; the straight-through rows are
+    exactly one-hot yet pass the critic's gradient to the element logits."""
+    model = tiny_gan(task="de_novo")
+    generator = model.generator
+    with torch.no_grad():
+        generator.element_logits.weight.zero_()
+        generator.element_logits.bias.zero_()
+        generator.element_logits.bias[[7, 21, 37]] = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)  # O Ti Sr
+    allowed = torch.zeros(model.net.config.num_elements, dtype=torch.bool)
+    allowed[[7, 21, 37]] = True  # an element outside this set is never chosen, whatever its logit
+    draws, K = 6000, model.net.config.num_elements
+    rng = torch.Generator().manual_seed(0)
+    mask = torch.ones(draws, 1, dtype=torch.bool)
+    fakes = generator(torch.zeros(draws, 1, dtype=torch.int64), mask, torch.randn(draws, 1, 4, generator=rng,
+                      dtype=torch.float64), torch.randn(draws, 4, generator=rng, dtype=torch.float64),
+                      torch.rand(draws, 1, K, generator=rng, dtype=torch.float64), allowed)
+    assert torch.equal(fakes.types.sum(-1), torch.ones(draws, 1, dtype=torch.float64))  # one-hot rows
+    chosen = fakes.atomic_numbers(mask).flatten()
+    frequencies = torch.stack([(chosen == z).double().mean() for z in (8, 22, 38)])
+    expected = torch.softmax(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0)  # 0.090, 0.245, 0.665
+    torch.testing.assert_close(frequencies, expected, atol=0.02, rtol=0)
+    assert set(chosen.tolist()) == {8, 22, 38}
+    (fakes.types[:, 0, [7, 21, 37]] * torch.tensor([1.0, -1.0, 3.0], dtype=torch.float64)).sum().backward()
+    assert generator.element_logits.bias.grad[[7, 21, 37]].abs().min() > 0  # the gradient of the softmax
+
+
+def test_de_novo_gan_trains_samples_seen_elements_and_round_trips(tmp_path):
+    model = tiny_gan(task="de_novo").float()
+    data = TensorCrystalDataset.from_structures(perovskites())
+    seen = {site.specie.Z for s in perovskites() for site in s}
+    assert set((model.element_seen.nonzero().flatten() + 1).tolist()) == seen
+    before = model.generator.element_logits.weight.detach().clone()
+    config = TrainConfig(max_steps=6, batch_size=4, log_every=3, progress=False, warmup_steps=1)
+    rows, _ = train_with_history(model, data.crystals.to_batch().to_structures(), None, config)
+    assert [row["step"] for row in rows] == [3, 6] and all(row["diversity"] >= 0 for row in rows)
+    assert not torch.equal(before, model.generator.element_logits.weight)  # the elements are learned
+    [samples] = model.sample(None, 12, seed=0)
+    assert len(samples) == 12 and all(len(s) in (5,) for s in samples)  # cell sizes drawn from the data's
+    assert {site.specie.Z for s in samples for site in s} <= seen
+    path = save_checkpoint(tmp_path / "gan.pt", model)
+    loaded, _ = load_checkpoint(path, weights="raw")
+    assert loaded.config.task == "de_novo" and torch.equal(loaded.element_seen, model.element_seen)
+    assert all(x == y for x, y in zip(samples, loaded.sample(None, 12, seed=0)[0]))
+    model.train()
+    batch = DenseCrystals.from_batch(CrystalBatch.from_structures(perovskites()))
+    model.updates.zero_()  # the generator's turn
+    model.zero_grad()
+    losses = model.loss(batch, torch.Generator().manual_seed(0))
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"]) and losses["slope"] > 0
+    assert model.generator.element_logits.weight.grad.abs().sum() > 0

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (e.g. model.pt)")
     parser.add_argument("--task", choices=("csp", "de_novo"), default="csp",
                         help="csp (default): structures for given compositions; de_novo: compositions too "
-                             "(diffusion only)")
+                             "(diffusion, gan, lm, gfn)")
     parser.add_argument("--condition", default=None, metavar="COLUMN",
                         help="property column to condition on (classifier-free guidance), e.g. heat_ref")
     parser.add_argument("--hidden", type=int, default=None, help="backbone width (default 64)")

@@ -33,6 +33,22 @@ Crystals add two twists:
   straight in the lattice's six numbers (`LatticeParameters`), where every
   point between two cells is a cell.
 
+**De novo: choosing the elements.** With ``task="de_novo"`` the generator
+also writes the formula: the atoms start blank (their number drawn from the
+training set's cell sizes, as every de novo family here does), and each reads
+off logits over the elements seen in training. An element is a discrete
+choice, and a critic's gradient cannot flow through a discrete choice. The
+generator therefore draws it with the **Gumbel-max trick** (Jang et al. 2017,
+arXiv:1611.01144; Maddison et al. 2017, arXiv:1611.00712): ``argmax(logits +
+g)`` with Gumbel noise ``g`` is an exact sample of ``softmax(logits)``, and the
+*straight-through* estimator hands the critic that one-hot choice while the
+gradient flows through ``softmax((logits + g) / tau)``. Real crystals reach
+the critic as one-hot vectors too, so it cannot tell fakes by their softness.
+The penalty's interpolates mix the one-hot rows as well. The one-shot
+generator picks every atom's element at once: nothing but attention between
+the blank atoms makes a formula charge balanced, and the metrics show how
+often it is not.
+
 **One optimizer.** The kit trains every family with one loop and one optimizer
 on ``model.loss(batch)["loss"]``. A GAN fits it like this: the critic's loss
 is computed on *detached* fakes (so it moves only the critic); the generator's
@@ -88,14 +104,22 @@ class GANConfig(GeneratorConfig):
     gp_weight: float = 10.0  # lambda of the gradient penalty (Gulrajani et al. 2017); 0 turns it off
     drift_weight: float = 1e-3  # keeps the critic's scores near 0 (Karras et al. 2018); WGAN scores float freely
     objective: str = "wasserstein"  # or "minimax": Goodfellow's original game (non-saturating), for comparison
+    type_temperature: float = 1.0  # de novo only: tau of the straight-through Gumbel-softmax (module docstring)
 
 
 @dataclass(frozen=True)
 class Fakes:
-    """What the generator makes: lattice numbers ``y`` ``(B, 6)`` and fractional coordinates ``(B, N, 3)``."""
+    """What the generator makes: lattice numbers ``y`` ``(B, 6)``, fractional coordinates ``(B, N, 3)`` and,
+    de novo, the atoms' elements as one-hot rows ``(B, N, K)`` that carry the gradient of their softmax
+    (``None`` in CSP, where the elements are given)."""
 
     y: torch.Tensor
     frac: torch.Tensor
+    types: torch.Tensor | None = None
+
+    def atomic_numbers(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """De novo: the chosen elements as atomic numbers ``(B, N)`` (0 in padding); CSP: ``None``."""
+        return None if self.types is None else (self.types.argmax(-1) + 1) * mask
 
 
 class AtomSetGenerator(nn.Module):
@@ -105,9 +129,12 @@ class AtomSetGenerator(nn.Module):
     crystal's noise; Transformer layers (no positional encoding: a set, not a
     sequence) let the atoms agree on a cell and on who sits where. Each atom
     reads off its coordinates; the mean over atoms reads off the lattice.
+    With ``choose_types`` (de novo) every atom starts from one learned blank
+    embedding instead and also reads off logits over the elements.
     """
 
-    def __init__(self, noise_dim: int, hidden: int, layers: int, num_elements: int = 100) -> None:
+    def __init__(self, noise_dim: int, hidden: int, layers: int, num_elements: int = 100,
+                 choose_types: bool = False) -> None:
         super().__init__()
         self.noise_dim = noise_dim
         self.register_buffer("descriptors", element_descriptors(num_elements))  # (K, 12)
@@ -119,15 +146,29 @@ class AtomSetGenerator(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.coords = nn.Linear(hidden, 3)
         self.lattice = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 6))
+        self.choose_types = choose_types
+        if choose_types:
+            self.blank = nn.Parameter(torch.randn(hidden) * 0.1)  # every atom's start before it has an element
+            self.element_logits = nn.Linear(hidden, num_elements)
 
     def forward(self, types: torch.Tensor, mask: torch.Tensor, atom_noise: torch.Tensor,
-                crystal_noise: torch.Tensor) -> Fakes:
-        """``types``/``mask`` ``(B, N)``, noise ``(B, N, Z)`` and ``(B, Z)`` -> `Fakes`."""
-        table = self.element_embedding + self.descriptor_projection(self.descriptors)  # (K, H)
+                crystal_noise: torch.Tensor, type_noise: torch.Tensor | None = None,
+                allowed: torch.Tensor | None = None, temperature: float = 1.0) -> Fakes:
+        """``types``/``mask`` ``(B, N)``, noise ``(B, N, Z)`` and ``(B, Z)`` -> `Fakes`.
+
+        De novo (``choose_types``): ``types`` is ignored (only ``mask`` says which atoms exist),
+        ``type_noise`` ``(B, N, K)`` holds uniform numbers in (0, 1) for the Gumbel-max draw, and
+        ``allowed`` ``(K,)`` marks the elements the generator may choose.
+        """
         count = mask.sum(1, keepdim=True).to(atom_noise.dtype)  # (B, 1)
         noise = torch.cat([atom_noise, crystal_noise.unsqueeze(1).expand_as(atom_noise),
                            count.pow(1 / 3).unsqueeze(1).expand(-1, mask.shape[1], 1)], dim=-1)  # (B, N, 2Z + 1)
-        h = table[(types - 1).clamp(min=0)] + self.noise_projection(noise)  # (B, N, H)
+        if self.choose_types:
+            start = self.blank.expand(*mask.shape, -1)  # (B, N, H) the atoms differ only by their noise
+        else:
+            table = self.element_embedding + self.descriptor_projection(self.descriptors)  # (K, H)
+            start = table[(types - 1).clamp(min=0)]  # (B, N, H)
+        h = start + self.noise_projection(noise)  # (B, N, H)
         h = self.encoder(h, src_key_padding_mask=~mask)  # (B, N, H)
         h = h * mask.unsqueeze(-1)
         frac = wrap_frac(self.coords(h)) * mask.unsqueeze(-1)  # (B, N, 3): the torus has no edge to learn
@@ -136,11 +177,21 @@ class AtomSetGenerator(nn.Module):
         # a critic that is briefly wrong cannot throw the generator to absurd ones (three angles of 120° make a
         # flat cell, whose geometry has no gradient).
         y = torch.cat([4 * torch.tanh(raw[:, :3] / 4), 0.8 * torch.tanh(raw[:, 3:])], dim=-1)
-        return Fakes(y=y, frac=frac)
+        if not self.choose_types:
+            return Fakes(y=y, frac=frac)
+        if type_noise is None or allowed is None:
+            raise CrystalInputError("A de novo generator needs type_noise (B, N, K) and the allowed elements (K,).")
+        logits = self.element_logits(h).masked_fill(~allowed, float("-inf"))  # (B, N, K) only elements seen
+        gumbel = -torch.log(-torch.log(type_noise.clamp(1e-12, 1 - 1e-12)))  # (B, N, K) Gumbel(0, 1)
+        soft = torch.softmax((logits + gumbel) / temperature, dim=-1)  # (B, N, K) carries the gradient
+        hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)  # (B, N, K) the Gumbel-max sample
+        # Straight through: exactly the one-hot rows forward, the softmax's gradient backward.
+        chosen = (hard + (soft - soft.detach())) * mask.unsqueeze(-1)
+        return Fakes(y=y, frac=frac, types=chosen)
 
 
 class GAN(CrystalGenerator):
-    """WGAN-GP for CSP: `AtomSetGenerator` against a critic built on the `PeriodicBackbone`.
+    """WGAN-GP: `AtomSetGenerator` against a critic built on the `PeriodicBackbone`, for CSP or de novo.
 
     Args:
         net: the critic's backbone.
@@ -154,21 +205,36 @@ class GAN(CrystalGenerator):
         config = config or GANConfig()
         if config.objective not in ("wasserstein", "minimax"):
             raise CrystalInputError(f"objective must be 'wasserstein' or 'minimax', got {config.objective!r}.")
-        if config.task != "csp" or config.conditional:
-            raise CrystalInputError("The GAN here does crystal structure prediction only (task='csp', "
-                                    "unconditional); for de novo generation use the diffusion family.")
+        if config.task not in ("csp", "de_novo") or config.conditional:
+            raise CrystalInputError("The GAN here is unconditional, for task='csp' or task='de_novo'; for "
+                                    "property-conditioned generation use the diffusion family.")
         super().__init__(net, config)
         hidden = net.config.hidden_dim
         self.lattice = LatticeParameters()
         self.critic_lattice = nn.Sequential(nn.Linear(6, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.critic_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
         self.generator = AtomSetGenerator(config.noise_dim, config.generator_hidden, config.generator_layers,
-                                          net.config.num_elements)
+                                          net.config.num_elements, choose_types=self.de_novo)
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))  # training steps taken (n_critic)
+        if self.de_novo:  # which elements occur in the training set: the only ones the generator may choose
+            self.register_buffer("element_seen", torch.ones(net.config.num_elements, dtype=torch.bool))
+
+    @property
+    def de_novo(self) -> bool:
+        return self.config.task == "de_novo"
+
+    def critic_types(self, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What the critic reads as the real atoms' types: atomic numbers (CSP) or one-hot rows (de novo,
+        the form the generator's choices take)."""
+        if not self.de_novo:
+            return types
+        one_hot = F.one_hot((types - 1).clamp(min=0), self.net.config.num_elements)  # (B, N, K)
+        return one_hot.to(self.critic_head[0].weight.dtype) * mask.unsqueeze(-1)
 
     # ------------------------------------------------------------- the two players
     def forward(self, types: torch.Tensor, frac: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The critic: ``(B,)`` scores of crystals given by types, coordinates and lattice numbers ``y``.
+        """The critic: ``(B,)`` scores of crystals given by types (atomic numbers ``(B, N)`` or type weights
+        ``(B, N, K)``), coordinates and lattice numbers ``y``.
 
         The backbone sees the lattice in Å and, at full resolution, its six numbers (both rotation-free).
         """
@@ -178,12 +244,18 @@ class GAN(CrystalGenerator):
         return self.critic_head(features.crystal).squeeze(-1)  # (B,)
 
     def generate(self, types: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> Fakes:
-        """Fakes for the atoms ``types``/``mask`` ``(B, N)``; draws per-atom noise, then per-crystal noise."""
+        """Fakes for the atoms ``types``/``mask`` ``(B, N)``; draws per-atom noise, then per-crystal noise, then
+        (de novo) the uniform numbers of the element draw."""
         batch, atoms = types.shape
         device, dtype = self.atom_count_weights.device, self.critic_head[0].weight.dtype
         atom_noise = torch.randn(batch, atoms, self.config.noise_dim, generator=generator, device=device, dtype=dtype)
         crystal_noise = torch.randn(batch, self.config.noise_dim, generator=generator, device=device, dtype=dtype)
-        return self.generator(types, mask, atom_noise, crystal_noise)
+        if not self.de_novo:
+            return self.generator(types, mask, atom_noise, crystal_noise)
+        type_noise = torch.rand(batch, atoms, self.net.config.num_elements, generator=generator, device=device,
+                                dtype=dtype)
+        return self.generator(types, mask, atom_noise, crystal_noise, type_noise, self.element_seen,
+                              self.config.type_temperature)
 
     def critic_parameters(self) -> dict[str, torch.Tensor]:
         """The critic's weights, detached: a critic that passes gradients to its input but learns nothing."""
@@ -195,9 +267,9 @@ class GAN(CrystalGenerator):
         """``E[(||grad D(x_hat)|| - 1)^2]`` on periodic interpolates ``x_hat`` (one ``eps`` ``(B,)`` per crystal),
         and the mean slope ``E||grad D(x_hat)||`` (a 1-Lipschitz critic has slopes of at most 1).
 
-        The gradient is taken with respect to the coordinates of the real atoms and the six lattice numbers,
-        and its norm is per crystal. The penalty is differentiable (for training) only when ``gp_weight > 0``;
-        otherwise both numbers are only measured.
+        The gradient is taken with respect to the coordinates of the real atoms and the six lattice numbers
+        (de novo also the atoms' type rows), and its norm is per crystal. The penalty is differentiable (for
+        training) only when ``gp_weight > 0``; otherwise both numbers are only measured.
         """
         eps = torch.rand(data.num_crystals, generator=generator, device=data.device, dtype=y_real.dtype)  # (B,)
         step = minimum_image_frac(data.frac - fakes.frac.detach())  # (B, N, 3) the short way round
@@ -205,9 +277,18 @@ class GAN(CrystalGenerator):
         with torch.enable_grad():  # also when called under no_grad (validation)
             frac_hat = wrap_frac(fakes.frac.detach() + eps[:, None, None] * step).requires_grad_(True)
             y_hat = (fakes.y.detach() + eps[:, None] * (y_real - fakes.y.detach())).requires_grad_(True)
-            score = self(data.types, frac_hat, y_hat, data.mask)
-            grad_frac, grad_y = torch.autograd.grad(score.sum(), [frac_hat, y_hat], create_graph=learn)
-        squared = (grad_frac**2 * data.mask.unsqueeze(-1)).sum(dim=(1, 2)) + (grad_y**2).sum(-1)  # (B,)
+            inputs = [frac_hat, y_hat]
+            types_hat = data.types
+            if fakes.types is not None:  # de novo: the elements are mixed too, row by row
+                real_types = self.critic_types(data.types, data.mask)
+                fake_types = fakes.types.detach()
+                types_hat = (fake_types + eps[:, None, None] * (real_types - fake_types)).requires_grad_(True)
+                inputs.append(types_hat)
+            score = self(types_hat, frac_hat, y_hat, data.mask)
+            grads = torch.autograd.grad(score.sum(), inputs, create_graph=learn)
+        squared = (grads[0]**2 * data.mask.unsqueeze(-1)).sum(dim=(1, 2)) + (grads[1]**2).sum(-1)  # (B,)
+        if len(grads) == 3:
+            squared = squared + (grads[2]**2 * data.mask.unsqueeze(-1)).sum(dim=(1, 2))
         slope = torch.sqrt(squared + 1e-12)
         return ((slope - 1) ** 2).mean(), slope.mean().detach()
 
@@ -226,9 +307,12 @@ class GAN(CrystalGenerator):
         data = as_dense(batch)
         config = self.config
         y_real = self.lattice.to_y(data.lattice, data.num_atoms)  # (B, 6)
-        fakes = self.generate(data.types, data.mask, generator)
-        real_score = self(data.types, data.frac, y_real, data.mask)  # (B,)
-        fake_score = self(data.types, fakes.frac.detach(), fakes.y.detach(), data.mask)  # moves the critic only
+        fakes = self.generate(data.types, data.mask, generator)  # de novo: only the mask (atom counts) is used
+        real_types = self.critic_types(data.types, data.mask)  # de novo: one-hot rows, as the fakes' choices
+        fake_types = data.types if fakes.types is None else fakes.types
+        real_score = self(real_types, data.frac, y_real, data.mask)  # (B,)
+        fake_score = self(fake_types.detach() if fakes.types is not None else fake_types,
+                          fakes.frac.detach(), fakes.y.detach(), data.mask)  # moves the critic only
         penalty, slope = self.gradient_penalty(data, y_real, fakes, generator)
         wasserstein = real_score.mean() - fake_score.mean()
         if config.objective == "minimax":  # -log sigmoid(D(real)) - log(1 - sigmoid(D(fake)))
@@ -237,7 +321,7 @@ class GAN(CrystalGenerator):
             critic = -wasserstein + config.gp_weight * penalty + config.drift_weight * (real_score**2).mean()
         learning = self.training and torch.is_grad_enabled()
         with torch.set_grad_enabled(learning and self.generator_turn()):  # off: the generator skips this step
-            scored = functional_call(self, self.critic_parameters(), (data.types, fakes.frac, fakes.y, data.mask))
+            scored = functional_call(self, self.critic_parameters(), (fake_types, fakes.frac, fakes.y, data.mask))
             # moves the generator only; minimax: the non-saturating -log sigmoid(D(fake)) of Goodfellow et al.
             generator_loss = F.softplus(-scored).mean() if config.objective == "minimax" else -scored.mean()
         if learning:
@@ -254,22 +338,27 @@ class GAN(CrystalGenerator):
     def fit_data_statistics(self, data: DenseCrystals) -> None:
         super().fit_data_statistics(data)
         self.lattice.fit(data.lattice, data.num_atoms)
+        if self.de_novo:
+            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=self.net.config.num_elements) > 0
+            self.element_seen.copy_(present[: self.net.config.num_elements].to(self.element_seen.device))
 
     def _sampler(self, template: DenseCrystals, num_steps: int, generator: torch.Generator,
                  guidance_scale: float) -> Iterator[DenseCrystals]:
-        """One state: the generator's crystals for the template's atoms."""
+        """One state: the generator's crystals for the template's atoms (de novo: and their elements)."""
         fakes = self.generate(template.types, template.mask, generator)
-        yield self.with_geometry(template, fakes.frac, fakes.y)
+        chosen = fakes.atomic_numbers(template.mask)
+        state = template if chosen is None else template.replace(types=chosen)
+        yield self.with_geometry(state, fakes.frac, fakes.y)
 
 
 def build_gan(task: str = "csp", conditional: bool = False, hidden: int | None = None,
               layers: int | None = None) -> GAN:
     """A fresh GAN with the kit's defaults: a smaller critic (32 channels, 3 layers) than the other families'
     backbone, because the gradient penalty differentiates it twice at every step."""
-    if task != "csp" or conditional:
-        raise CrystalInputError("--family gan supports --task csp without --condition only.")
+    if task not in ("csp", "de_novo") or conditional:
+        raise CrystalInputError("--family gan supports --task csp or --task de_novo, without --condition.")
     net = PeriodicBackbone(BackboneConfig(hidden_dim=hidden or 32, num_layers=layers or 3))
-    return GAN(net, GANConfig())
+    return GAN(net, GANConfig(task=task))
 
 
 # ------------------------------------------------------------ diversity
@@ -315,8 +404,9 @@ def train_with_history(model: GAN, train_data, val_data=None, config=None, *, pr
 
     Args:
         model, train_data, val_data, config: as for `crystalkit.models.training.train`.
-        probe: structures whose compositions are sampled (one each, fixed ``seed``) at every log and compared
-            with themselves by `diversity`; default: up to 64 of the training structures.
+        probe: structures whose compositions are sampled (one each, fixed ``seed``; de novo: as many crystals
+            as there are probes) at every log and compared with themselves by `diversity`; default: up to 64
+            of the training structures.
         keep_generators: also keep a copy of the generator's weights at every log (for a slider over training).
 
     Returns:
@@ -332,7 +422,10 @@ def train_with_history(model: GAN, train_data, val_data=None, config=None, *, pr
     rows, snapshots = [], []
 
     def record(state) -> None:
-        generated = DenseCrystals.from_batch(model.sample_batch(compositions, 1, seed=seed))
+        if model.de_novo:  # as many crystals as the probe, elements and all
+            generated = DenseCrystals.from_batch(model.sample_batch(None, len(structures), seed=seed))
+        else:
+            generated = DenseCrystals.from_batch(model.sample_batch(compositions, 1, seed=seed))
         rows.append({"step": state.step, **{k: state.losses[k] for k in ("critic", "wasserstein", "penalty",
                                                                            "slope", "generator")},
                      "diversity": diversity(generated, reference)})

@@ -21,6 +21,8 @@
 #   precision, the kit's own `model.loss`.
 # - Watch adversarial training **as it happens**: the critic's numbers and the samples' diversity over training,
 #   for a game without the penalty and one with it, and a slider over the steps of a run.
+# - Let the GAN **choose the elements** too (de novo): a discrete choice passed to the critic by the Gumbel-max
+#   trick and a straight-through gradient, and what its formulas look like.
 # - Derive the **change of variables** of a normalizing flow and check it numerically: the log-density the flow
 #   reports is the base log-density plus the sum of log-determinants, and each log-determinant equals a
 #   brute-force Jacobian.
@@ -31,7 +33,7 @@
 # **Prerequisites**: notebook 06 or 07 (the three parts of a crystal, the torus of fractional coordinates, the
 # periodic backbone, CSP); the chain rule and a determinant; notebook 09 for the metrics and their intervals.
 #
-# **Run time**: quick mode about a minute or two on two CPU cores (shipped checkpoints, two short live GAN runs); with
+# **Run time**: quick mode about a minute or two on two CPU cores (shipped checkpoints, three short live GAN runs); with
 # `TRAIN_FROM_SCRATCH = True` add twice the training budget (5 minutes each by default).
 
 # %% tags=["parameters"]
@@ -49,10 +51,11 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import torch
+from IPython.display import display
 
 from crystalkit.data import TensorCrystalDataset, load_dataset
 from crystalkit.geometry import minimum_image_frac, wrap_frac
-from crystalkit.metrics import csp_metrics
+from crystalkit.metrics import compositional_validity, csp_metrics
 from crystalkit.metrics.intervals import wilson_interval
 from crystalkit.models.gan import build_gan, train_with_history
 from crystalkit.models.normalizing_flow import circular_spline
@@ -267,6 +270,68 @@ say("The critic's Wasserstein estimate averaged {early:.3f} over the first fifth
 gallery(gan_samples + [targets[0]], titles=[f"GAN sample {i + 1}" for i in range(4)] + ["true structure"])
 
 # %% [markdown]
+# ### The GAN writes the formula too (de novo)
+#
+# So far the generator was handed the atoms. To invent a crystal outright it must also choose each atom's
+# **element**, and an element is a discrete choice: a critic's gradient cannot flow through "pick titanium".
+# Two facts get around it.
+#
+# - **Gumbel-max.** Draw $g_k = -\log(-\log u_k)$ with $u_k$ uniform on (0, 1), one per element $k$. Then
+#   $\arg\max_k (\ell_k + g_k)$ is *exactly* a sample of the categorical distribution $\mathrm{softmax}(\ell)$
+#   (the maximum of Gumbel variables shifted by $\ell_k$ is again Gumbel, and element $j$ wins with probability
+#   $e^{\ell_j} / \sum_k e^{\ell_k}$).
+# - **Straight through.** Forward, the critic sees the one-hot row of that choice; backward, the gradient is
+#   taken as if the row had been $\mathrm{softmax}((\ell + g)/\tau)$, which is smooth in the logits $\ell$.
+#   In code: `hard + (soft - soft.detach())`, which equals `hard` to the last bit and has `soft`'s gradient.
+#
+# The real crystals reach the critic as one-hot rows too, so both live in one continuous space: the gradient
+# penalty's interpolates mix the rows of a real and a generated atom, and the critic cannot tell a fake by its
+# form alone. The cell sizes are drawn from the training set's, as every de novo family in the kit does, and the
+# generator may only choose elements that occur in the training set. A short run on the bundled perovskites:
+
+# %%
+torch.manual_seed(SEED)
+denovo_gan = build_gan("de_novo")                                  # the same game; the generator adds element logits
+denovo_steps = 400 if QUICK else 3000
+started = time.perf_counter()
+train_with_history(denovo_gan, data, None, TrainConfig(max_steps=denovo_steps, batch_size=32, log_every=denovo_steps,
+                                                       progress=False, seed=SEED), probe=probe, seed=SEED)
+print(f"{denovo_steps} steps in {time.perf_counter() - started:.0f} s")
+[invented] = denovo_gan.sample(None, 200, seed=SEED)              # no compositions: the GAN chooses them
+
+
+def formula_traits(structures) -> pd.Series:
+    """Shares of cells whose formula is charge balanced (SMACT), all metal, and A1 B1 X3 in its counts."""
+    return pd.DataFrame({
+        "charge balanced (SMACT)": [compositional_validity(s) for s in structures],
+        "all metal": [all(element.is_metal for element in s.composition) for s in structures],
+        "A B X3 counts": [sorted(s.composition.get_el_amt_dict().values()) == [1, 1, 3] for s in structures],
+    }).mean()
+
+
+traits = pd.DataFrame({"invented by the GAN": formula_traits(invented),
+                       "training perovskites": formula_traits(train_set.structures)})
+display(traits.style.format("{:.0%}"))
+seen = {site.specie.symbol for s in train_set.structures for site in s}
+chosen = {site.specie.symbol for s in invented for site in s}
+claim(chosen <= seen, "the generator chooses only elements of the training set", extra=chosen - seen)
+say("After {steps} steps, {bal:.0%} of the 200 invented formulas pass SMACT's charge test ({tbal:.0%} of the "
+    "training ones), {metal:.0%} are all metal ({tmetal:.0%}), and {abx3:.0%} have the A B X3 counts of a "
+    "perovskite ({tabx3:.0%}). {n} different formulas use {k} of the {seen} elements the training set offers.",
+    steps=denovo_steps, bal=traits.iloc[0, 0], tbal=traits.iloc[0, 1], metal=traits.iloc[1, 0],
+    tmetal=traits.iloc[1, 1], abx3=traits.iloc[2, 0], tabx3=traits.iloc[2, 1],
+    n=len({s.composition.reduced_formula for s in invented}), k=len(chosen), seen=len(seen))
+gallery(invented[:4], titles=[s.composition.reduced_formula for s in invented[:4]])
+
+# %% [markdown]
+# Read the "charge balanced" row with its rule in mind: SMACT passes every all-metal formula (an alloy needs no
+# charge balance), so a generator that writes only metals scores well on it. The one-shot generator chooses every
+# atom's element in the same pass; only attention between the still-blank atoms can make the formula agree with
+# itself (one anion site after another, counts that balance), and nothing in the game rewards a formula for being
+# chemically sensible except the critic noticing that it is unlike the data. The sequential families of
+# notebook 08 choose one element after another, each seeing the earlier ones.
+
+# %% [markdown]
 # ## 7. Normalizing flows: the change of variables
 #
 # **One dimension.** Let $z = T(x)$ be a smooth increasing map and $z$ have density $p_Z$. The probability of a
@@ -467,6 +532,9 @@ say("The highest match rate is {name}'s; with {n} targets {verdict}.", name=best
 #   its "distance" means nothing. The loss does not tell sample quality: look at the samples and their diversity.
 # - For crystals the critic must be invariant (the periodic backbone), the generator equivariant (a set
 #   Transformer with noise per atom); one optimizer can train both if each term is detached correctly.
+# - De novo, the generator also chooses each atom's element: a Gumbel-max draw (an exact sample of the softmax)
+#   passed straight through, one-hot forward and the softmax's gradient backward. Read its charge-balance score
+#   with SMACT's rule for all-metal formulas in mind.
 # - A **normalizing flow** gives the exact log-likelihood by the change of variables: base log-density plus
 #   the sum of log-determinants, which coupling layers make cheap (affine on the lattice, circular splines on
 #   the torus). The price: an atom order and an origin, a fixed atom count, and networks shaped by the
@@ -484,6 +552,10 @@ say("The highest match rate is {name}'s; with {n} targets {verdict}.", name=best
 # 4. The flow's density ignores the origin because the first atom is taken as the origin and its own position is
 #    uniform. Why is the change of variables from $(f_1, \dots, f_N)$ to $(f_1, f_2 - f_1, \dots, f_N - f_1)$ on the
 #    torus free (log-determinant 0)?
+# 5. In the de novo GAN the real crystals reach the critic as one-hot rows, and the generator's choices pass
+#    "straight through" as exact one-hot rows. What could the critic do if the generator handed it the soft rows
+#    $\mathrm{softmax}((\ell + g)/\tau)$ instead? And why could the real crystals not simply be given as atomic
+#    numbers?
 #
 # <details><summary>Solution 1</summary>
 #
@@ -524,10 +596,24 @@ say("The highest match rate is {name}'s; with {n} targets {verdict}.", name=best
 # uniform, $\log p(f) = 0 + \log p(\text{relative coordinates})$, and a shift of the crystal changes only $f_1$.
 # </details>
 #
+# <details><summary>Solution 5</summary>
+#
+# A real crystal's rows are always exactly one-hot; soft rows never are. The critic could then score "is this
+# row one-hot?" and win the game without looking at chemistry or geometry, and the generator would be pushed to
+# sharpen its rows rather than to choose better elements. With straight-through rows both sides look alike in
+# form, so only the choices themselves can differ. Atomic numbers would give no continuous space to work in: the
+# gradient penalty needs points *between* a real and a generated crystal, and there is no element between Ti and
+# O, while there is a row $\epsilon\,\mathrm{onehot(Ti)} + (1 - \epsilon)\,\mathrm{onehot(O)}$, which the
+# critic reads as the same mixture of the two elements' embeddings.
+# </details>
+#
 # ## Key papers
 #
 # - I. Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014, arXiv:1406.2661.
 # - M. Arjovsky, S. Chintala, L. Bottou, *Wasserstein GAN*, ICML 2017, arXiv:1701.07875.
+# - E. Jang, S. Gu, B. Poole, *Categorical Reparameterization with Gumbel-Softmax*, ICLR 2017, arXiv:1611.01144;
+#   C. J. Maddison, A. Mnih, Y. W. Teh, *The Concrete Distribution*, ICLR 2017, arXiv:1611.00712 (the de novo
+#   GAN's element choice).
 # - I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville, *Improved Training of Wasserstein GANs*,
 #   NeurIPS 2017, arXiv:1704.00028.
 # - T. Karras, T. Aila, S. Laine, J. Lehtinen, *Progressive Growing of GANs*, ICLR 2018, arXiv:1710.10196 (the
