@@ -12,10 +12,11 @@ the set's test split (coverage) and training split (novelty):
   kit's hull from CHGNet after at most ``--sun-relax-steps`` FIRE steps;
 * sampling speed in structures per second.
 
-Diffusion, the language model, the GFlowNet and the GAN (which draws each
-atom's element by a straight-through Gumbel-max choice) invent crystals
-themselves. Flow matching, the VAE and the normalizing flow are CSP models in
-this kit: they are trained for CSP on the same split and invent crystals
+Diffusion, the language model, the GFlowNet, the VAE (which reads the atom
+count and the formula off its latent, as CDVAE does) and the GAN (which draws
+each atom's element by a straight-through Gumbel-max choice) invent crystals
+themselves. Flow matching and the normalizing flow are CSP models in this
+kit: they are trained for CSP on the same split and invent crystals
 composition first (:class:`crystalkit.sampling.CompositionFirst`: a cell
 composition drawn from the training split, then the model's crystal for it),
 so their samples can be novel structures but never novel compositions. The
@@ -47,9 +48,9 @@ import time
 from pathlib import Path
 
 #: The families that invent crystals themselves (``crystalkit train --task de_novo``).
-DENOVO_FAMILIES = ("diffusion", "lm", "gfn", "gan")
+DENOVO_FAMILIES = ("diffusion", "lm", "gfn", "vae", "gan")
 #: The CSP-only families, which invent crystals composition first.
-CSP_ONLY_FAMILIES = ("flow", "vae", "nf")
+CSP_ONLY_FAMILIES = ("flow", "nf")
 BASELINES = ("random", "template")
 
 

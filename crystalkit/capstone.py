@@ -67,13 +67,13 @@ CSP_FAMILIES = {
     "gan": "perovskites-gan-csp", "nf": "perovskites-nf-csp", "lm": "perovskites-lm-csp",
 }
 #: Families that invent crystals (``sample(None, n)``), and the shipped de novo checkpoint where there is one.
-#: Flow matching, the VAE and the normalizing flow are CSP-only in this kit (any of them invents crystals when
-#: a composition is drawn first: :class:`crystalkit.sampling.CompositionFirst`, scored so in
-#: benchmarks/denovo.py); the language model and the GAN have no shipped de novo checkpoint, so they enter the
-#: de novo task only when retrained (full mode).
+#: Flow matching and the normalizing flow are CSP-only in this kit (either invents crystals when a composition
+#: is drawn first: :class:`crystalkit.sampling.CompositionFirst`, scored so in benchmarks/denovo.py); the
+#: language model, the VAE and the GAN have no shipped de novo checkpoint, so they enter the de novo task only
+#: when retrained (full mode).
 DENOVO_FAMILIES = {
     "diffusion": "perovskites-diffusion-denovo-formation-energy", "gfn": "perovskites-gfn-formation-energy",
-    "lm": None, "gan": None,
+    "lm": None, "vae": None, "gan": None,
 }
 FAMILY_NAMES = {
     "diffusion": "diffusion", "flow": "flow matching", "vae": "VAE", "gan": "GAN", "nf": "normalizing flow",

@@ -147,15 +147,16 @@ def test_latent_of_the_wrong_size_is_refused(trained, shape):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(CrystalInputError, match="csp"):
-        VAE(tiny_backbone(), VAEConfig(task="de_novo"))
+    with pytest.raises(CrystalInputError, match="task must be"):
+        VAE(tiny_backbone(), VAEConfig(task="denovo"))
     with pytest.raises(CrystalInputError, match="unconditional"):
         VAE(tiny_backbone(), VAEConfig(conditional=True))
     with pytest.raises(CrystalInputError, match="latent_dim"):
         VAE(tiny_backbone(), VAEConfig(latent_dim=0))
     assert isinstance(build_family("vae", "csp", False), VAE)
-    with pytest.raises(CrystalInputError, match="vae"):
-        build_family("vae", "de_novo", False)
+    assert build_family("vae", "de_novo", False).config.task == "de_novo"
+    with pytest.raises(CrystalInputError, match="unconditional"):
+        build_family("vae", "de_novo", True)
 
 
 def test_relabel_writes_the_same_crystals_differently(data):
@@ -204,3 +205,58 @@ def test_the_command_line_trains_and_samples_a_vae(tmp_path, capsys):
                  "--steps", "3", "--out", str(samples), "--quiet"]) == 0
     found, _ = read_structure_csv(samples, check=False)
     assert [s.composition for s in found] == [s.composition for s in structures for _ in range(2)]
+
+
+def test_de_novo_formula_is_the_likeliest_count_split_by_largest_remainders(data):
+    """Known values: with the heads' weights zeroed, z is ignored and the biases decide count and formula."""
+    model = tiny_vae(task="de_novo")
+    model.fit_data_statistics(data.crystals)  # sizes seen: 5; elements seen: those of the perovskites
+    with torch.no_grad():
+        for head in (model.count_head, model.composition_head):
+            head[-1].weight.zero_()
+            head[-1].bias.fill_(-30.0)
+        model.count_head[-1].bias[[4, 5, 6]] = torch.tensor([1.0, 2.0, 9.0])  # 6 atoms likeliest, but unseen
+        shares = {38: 0.2, 22: 0.2, 8: 0.6}  # Sr, Ti, O: exactly SrTiO3 in 5 atoms
+        for z_number, share in shares.items():
+            model.composition_head[-1].bias[z_number - 1] = math.log(share)
+        model.composition_head[-1].bias[0] = 50.0  # hydrogen is likeliest, but no training crystal has any
+    z = torch.randn(3, 4)
+    assert model.decode_composition(z) == [[8, 8, 8, 22, 38]] * 3
+    with torch.no_grad():  # 5 x (0.44, 0.36, 0.2) = (2.2, 1.8, 1.0): floors 2, 1, 1; the leftover atom goes to
+        for z_number, share in {8: 0.44, 22: 0.36, 38: 0.2}.items():  # the largest remainder (Ti's 0.8), not
+            model.composition_head[-1].bias[z_number - 1] = math.log(share)  # to the likeliest element (O)
+    assert model.decode_composition(z[:1]) == [[8, 8, 22, 22, 38]]
+    with pytest.raises(CrystalInputError, match="z must be a"):
+        model.decode_composition(torch.zeros(2, 3))
+    with pytest.raises(CrystalInputError, match="CSP"):
+        tiny_vae().decode_composition(z)
+    with pytest.raises(CrystalInputError, match="CSP"):
+        tiny_vae().decode(z)
+
+
+def test_de_novo_vae_learns_count_and_formula_and_samples_without_compositions(data, tmp_path):
+    model = tiny_vae(task="de_novo")
+    config = TrainConfig(max_minutes=None, max_steps=30, batch_size=6, learning_rate=3e-3, warmup_steps=5,
+                         progress=False, device="cpu")
+    model.fit_data_statistics(data.crystals)
+    batch = data.crystals.to_batch()
+    before = model.train().loss(batch, torch.Generator().manual_seed(0))
+    assert {"count", "composition"} <= set(before)
+    # -sum f log p >= the entropy of the fractions: 0.950 nats for a 1:1:3 formula
+    assert float(before["composition"]) >= 0.950 - 1e-3
+    train(model, data, config=config)
+    after = model.train().loss(batch, torch.Generator().manual_seed(0))
+    assert after["count"] < before["count"] and after["composition"] < before["composition"]
+    model.eval()
+    seen = {site.specie.Z for s in perovskites() for site in s}
+    [samples] = model.sample(None, 6, seed=0)
+    assert len(samples) == 6 and all(len(s) == 5 for s in samples)  # the only size in the data
+    assert {site.specie.Z for s in samples for site in s} <= seen
+    rebuilt = model.reconstruct(perovskites()[:2], seed=0)  # the formula comes from z as well
+    assert len(rebuilt) == 2 and all(len(s) == 5 for s in rebuilt)
+    told = model.decode(torch.zeros(1, 4), ["SrTiO3"], seed=0).to_structures()[0]
+    assert told.composition.reduced_formula == "SrTiO3"
+    path = save_checkpoint(tmp_path / "vae.pt", model)
+    loaded, _ = load_checkpoint(path, weights="raw")
+    assert loaded.config.task == "de_novo" and torch.equal(loaded.element_seen, model.element_seen)
+    assert all(a == b for a, b in zip(samples, loaded.sample(None, 6, seed=0)[0]))

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (e.g. model.pt)")
     parser.add_argument("--task", choices=("csp", "de_novo"), default="csp",
                         help="csp (default): structures for given compositions; de_novo: compositions too "
-                             "(diffusion, gan, lm, gfn)")
+                             "(diffusion, vae, gan, lm, gfn)")
     parser.add_argument("--condition", default=None, metavar="COLUMN",
                         help="property column to condition on (classifier-free guidance), e.g. heat_ref")
     parser.add_argument("--hidden", type=int, default=None, help="backbone width (default 64)")
@@ -109,9 +109,10 @@ def build_family(family: str, task: str, conditional: bool, hidden: int | None =
     if family == "vae":
         from crystalkit.models.vae import VAE, VAEConfig
 
-        if task != "csp" or conditional:
-            raise CrystalInputError("--family vae supports --task csp without --condition only.")
-        return VAE(net, VAEConfig())
+        if conditional:
+            raise CrystalInputError("--family vae is unconditional: drop --condition (steer it in its latent "
+                                    "space, notebook 04).")
+        return VAE(net, VAEConfig(task=task))
     raise CrystalInputError(f"Unknown family {family!r}; choose one of {', '.join(FAMILY_NAMES)}.")
 
 

@@ -291,7 +291,6 @@ class CrystalGenerator(nn.Module):
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise CrystalInputError(f"num_samples must be a positive integer, got {num_samples!r}.")
-        device = self.device
         if compositions is None:
             if self.config.task != "de_novo":
                 raise CrystalInputError(
@@ -315,17 +314,22 @@ class CrystalGenerator(nn.Module):
                         "which the model does not know."
                     )
                 rows.extend([numbers] * num_samples)
+        return self.template_from_rows(rows, condition)
+
+    def template_from_rows(self, rows: Sequence[Sequence[int]], condition: float | None = None) -> DenseCrystals:
+        """A padded batch with one crystal per row of atomic numbers (0: an atom whose type the sampler
+        chooses); coordinates and lattices are zero."""
         width = max(len(row) for row in rows)
         types = torch.zeros(len(rows), width, dtype=torch.int64)
         mask = torch.zeros(len(rows), width, dtype=torch.bool)
         for i, row in enumerate(rows):
-            types[i, : len(row)] = torch.tensor(row)
+            types[i, : len(row)] = torch.tensor(list(row), dtype=torch.int64)
             mask[i, : len(row)] = True
         labels = None if condition is None else torch.full((len(rows),), float(condition))
         return DenseCrystals(
             types=types, frac=torch.zeros(*types.shape, 3), lattice=torch.zeros(len(rows), 3, 3), mask=mask,
             condition=labels,
-        ).to(device)
+        ).to(self.device)
 
     def _check_condition(self, condition: float | None, guidance_scale: float) -> None:
         if condition is not None and self.condition_embedding is None:

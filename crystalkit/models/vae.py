@@ -32,8 +32,16 @@ posterior to the prior. With a decoder this strong, the optimiser can ignore
 ``free_bits`` nats of every latent dimension unpenalised, so using ``z`` a
 little costs nothing.
 
-This model does crystal structure prediction (``task="csp"``): the decoder is
-told the composition. Sampling draws ``z ~ N(0, I)`` and decodes.
+For crystal structure prediction (``task="csp"``) the decoder is told the
+composition. For de novo generation (``task="de_novo"``) it first reads the
+crystal's **size and formula** off ``z``, as CDVAE's decoder does: one head
+gives the probability of each atom count, another a probability for each
+element (trained against the crystal's element fractions, so the ELBO gains
+``-log p(N | z) - sum_k f_k log p_k(z)``). Decoding takes the likeliest count
+``N`` and splits it among the elements seen in training in proportion to
+``p`` (the largest remainders get the leftover atoms), then decodes lattice
+and coordinates for that formula exactly as in CSP. Sampling draws
+``z ~ N(0, I)`` and decodes.
 
 Example::
 
@@ -83,6 +91,8 @@ class VAEConfig(GeneratorConfig):
     min_time: float = 1e-3  # smallest training noise level, as in diffusion
     num_steps: int = 100  # denoising steps when decoding (CDVAE: annealed Langevin dynamics over its noise levels)
     corrector_step: float = 5e-7  # Langevin corrector step at sigma_min, diffusion's Perov-5 value; 0 turns it off
+    count_weight: float = 1.0  # de novo only: weight of -log p(N | z), the atom count's cross-entropy
+    composition_weight: float = 1.0  # de novo only: weight of the element fractions' cross-entropy
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -95,7 +105,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(CrystalGenerator):
-    """Encoder to a Gaussian latent, lattice decoder, and a z-conditioned coordinate denoiser (CSP).
+    """Encoder to a Gaussian latent, lattice decoder, and a z-conditioned coordinate denoiser; de novo, also
+    heads that read the atom count and the formula off ``z``.
 
     ``net`` is the denoiser's backbone; the encoder is a second, shallower
     `PeriodicBackbone` of the same width (``config.encoder_layers`` layers).
@@ -110,9 +121,8 @@ class VAE(CrystalGenerator):
 
     def __init__(self, net: PeriodicBackbone, config: VAEConfig | None = None) -> None:
         config = config or VAEConfig()
-        if config.task != "csp":
-            raise CrystalInputError("The VAE here does crystal structure prediction only (task='csp'); for de novo "
-                                    "generation use Diffusion(net, DiffusionConfig(task='de_novo')).")
+        if config.task not in ("csp", "de_novo"):
+            raise CrystalInputError(f"task must be 'csp' or 'de_novo', got {config.task!r}.")
         if config.conditional:
             raise CrystalInputError("The VAE is unconditional (conditional=False); to steer it, optimise in its "
                                     "latent space (notebook 04) or use a conditional Diffusion model.")
@@ -132,6 +142,16 @@ class VAE(CrystalGenerator):
         # Standardisation of log(length / N^(1/3)), fitted on the training set (as in flow matching).
         self.register_buffer("log_length_mean", torch.tensor(0.9))
         self.register_buffer("log_length_std", torch.tensor(0.3))
+        if self.de_novo:  # z -> the atom count and the formula (CDVAE's first decoding steps)
+            self.count_head = nn.Sequential(nn.Linear(latent, hidden), nn.SiLU(),
+                                            nn.Linear(hidden, config.max_atoms + 1))
+            self.composition_head = nn.Sequential(nn.Linear(latent, hidden), nn.SiLU(),
+                                                  nn.Linear(hidden, net.config.num_elements))
+            self.register_buffer("element_seen", torch.ones(net.config.num_elements, dtype=torch.bool))
+
+    @property
+    def de_novo(self) -> bool:
+        return self.config.task == "de_novo"
 
     # ---------------------------------------------------------- the lattice
     def lattice_coordinates(self, lattice: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -155,6 +175,9 @@ class VAE(CrystalGenerator):
         log_lengths = torch.log(lengths / cube_root_atom_count(data.mask.sum(dim=1), torch.float64)[:, None])
         self.log_length_mean.fill_(float(log_lengths.mean()))
         self.log_length_std.fill_(max(float(log_lengths.std()), 0.05) if log_lengths.numel() > 1 else 0.3)
+        if self.de_novo:
+            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=self.net.config.num_elements) > 0
+            self.element_seen.copy_(present[: self.net.config.num_elements].to(self.element_seen.device))
 
     # ------------------------------------------------------------- encoder
     def encode(self, batch: DenseCrystals | CrystalBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,6 +201,36 @@ class VAE(CrystalGenerator):
         if z.shape[0] != num_crystals:
             raise CrystalInputError(f"z has {z.shape[0]} rows but {num_crystals} compositions were given: "
                                     "pass one latent vector per composition.")
+
+    def element_fractions(self, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, K)`` each crystal's share of every element (rows sum to 1): the composition head's target."""
+        one_hot = F.one_hot((types - 1).clamp(min=0), self.net.config.num_elements).to(torch.float32)
+        return _masked_mean_rows(one_hot, mask)
+
+    def decode_composition(self, z: torch.Tensor) -> list[list[int]]:
+        """De novo: the atoms (atomic numbers) each latent vector ``(B, D)`` decodes to.
+
+        The count is the likeliest under the count head among the cell sizes seen in training; the formula
+        splits it in proportion to the composition head's probabilities over the elements seen in training,
+        each element getting ``floor(N p_k)`` atoms and the largest remainders the rest (ties to the lower Z).
+        """
+        if not self.de_novo:
+            raise CrystalInputError("This VAE was trained for CSP: it decodes the compositions it is given.")
+        self._check_latent(z, z.shape[0] if isinstance(z, torch.Tensor) and z.dim() == 2 else 0)  # shape only
+        with torch.no_grad():
+            count_logits = self.count_head(z).masked_fill(self.atom_count_weights <= 0, float("-inf"))
+            counts = count_logits.argmax(dim=-1).cpu()  # (B,)
+            shares = torch.softmax(self.composition_head(z).masked_fill(~self.element_seen, float("-inf")), -1)
+            shares = shares.double().cpu()  # (B, K)
+        rows = []
+        for n, p in zip(counts.tolist(), shares):
+            exact = n * p  # (K,) atoms each element would get, unrounded
+            atoms = exact.floor()
+            leftover = n - int(atoms.sum())
+            order = torch.argsort(-(exact - atoms), stable=True)  # largest remainder first, lower Z on ties
+            atoms[order[:leftover]] += 1
+            rows.append([z_number for z_number in range(1, len(p) + 1) for _ in range(int(atoms[z_number - 1]))])
+        return rows
 
     def composition_features(self, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, H)`` the mean element embedding of each crystal's atoms: what the lattice decoder knows of them."""
@@ -224,15 +277,23 @@ class VAE(CrystalGenerator):
 
     @torch.no_grad()
     def decode(
-        self, z: torch.Tensor, compositions: Sequence[Composition | str], *, seed: int | None = None,
+        self, z: torch.Tensor, compositions: Sequence[Composition | str] | None = None, *, seed: int | None = None,
         num_steps: int | None = None,
     ) -> CrystalBatch:
-        """Crystals decoded from latent vectors ``z`` ``(B, D)``, one per composition (in order).
+        """Crystals decoded from latent vectors ``z`` ``(B, D)``, one per composition (in order); de novo
+        (``compositions`` None) the formula is decoded from ``z`` too (`decode_composition`).
 
         Raises:
             CrystalInputError: ``z`` is not ``(len(compositions), latent_dim)``.
         """
-        template = self.template(compositions, 1)
+        if compositions is None:
+            if not self.de_novo:
+                raise CrystalInputError("This VAE does CSP: pass one composition per latent vector.")
+            template = self.template_from_rows(self.decode_composition(z.to(self.device, torch.float32)))
+        elif self.de_novo:  # a de novo model told the formula: decode only the geometry
+            template = self.csp_template(compositions)
+        else:
+            template = self.template(compositions, 1)
         self._check_latent(z, template.num_crystals)
         generator, _ = self._generators(seed)
         final = None
@@ -256,12 +317,25 @@ class VAE(CrystalGenerator):
         if sample_latent:
             generator = torch.Generator(device=self.device).manual_seed(0 if seed is None else int(seed) + 1)
             z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=mu.device)
-        return self.decode(z, [s.composition for s in structures], seed=seed, num_steps=num_steps).to_structures()
+        compositions = None if self.de_novo else [s.composition for s in structures]  # de novo: from z too
+        return self.decode(z, compositions, seed=seed, num_steps=num_steps).to_structures()
+
+    def csp_template(self, compositions: Sequence[Composition | str]) -> DenseCrystals:
+        """The atoms of ``compositions``, one crystal each, for a de novo model told the formulas."""
+        from crystalkit.sampling import as_compositions
+
+        parsed = as_compositions(compositions)
+        return self.template_from_rows([[element.Z for element, amount in composition.items()
+                                         for _ in range(round(amount))] for composition in parsed])
 
     def _sampler(self, template: DenseCrystals, num_steps: int, generator: torch.Generator,
                  guidance_scale: float) -> Iterator[DenseCrystals]:
-        """Prior sampling: ``z ~ N(0, I)`` (the first draw), then `decode_states`."""
+        """Prior sampling: ``z ~ N(0, I)`` (the first draw), then (de novo) the formula `decode_composition`
+        reads off ``z`` (the template's drawn cell sizes are not used: the count comes from ``z``), then
+        `decode_states`."""
         z = torch.randn(template.num_crystals, self.config.latent_dim, generator=generator, device=template.device)
+        if self.de_novo:
+            template = self.template_from_rows(self.decode_composition(z))
         yield from self.decode_states(template, z, num_steps, generator)
 
     # ------------------------------------------------------------- training
@@ -275,7 +349,8 @@ class VAE(CrystalGenerator):
 
         Returns ``loss``, ``lattice``, ``coords``, ``kl`` (the true KL per crystal,
         summed over dimensions) and ``kl_penalised`` (what the loss charges after
-        free bits).
+        free bits); de novo also ``count`` (``-log p(N | z)``) and ``composition``
+        (``-sum_k f_k log p_k(z)``), both batch means.
         """
         data = as_dense(batch)
         config, mask = self.config, data.mask
@@ -294,8 +369,13 @@ class VAE(CrystalGenerator):
         kl_per_dim = gaussian_kl(mu, logvar).mean(dim=0)  # (D,) batch mean per latent dimension
         kl_penalised = kl_per_dim.clamp(min=config.free_bits).sum()  # free bits: no pull below the floor
         total = config.lattice_weight * lattice + config.coord_weight * coords + config.beta * kl_penalised
-        return {"loss": total, "lattice": lattice, "coords": coords, "kl": kl_per_dim.sum(),
-                "kl_penalised": kl_penalised}
+        terms = {"lattice": lattice, "coords": coords, "kl": kl_per_dim.sum(), "kl_penalised": kl_penalised}
+        if self.de_novo:  # the size and the formula are read off z too
+            terms["count"] = F.cross_entropy(self.count_head(z), data.num_atoms.long())
+            fractions = self.element_fractions(data.types, mask).to(z.dtype)  # (B, K)
+            terms["composition"] = -(fractions * F.log_softmax(self.composition_head(z), dim=-1)).sum(-1).mean()
+            total = total + config.count_weight * terms["count"] + config.composition_weight * terms["composition"]
+        return {"loss": total, **terms}
 
     # The base class's per-step scaffolding (training_times/corrupt/heads/loss_terms) is not used: the
     # VAE's loss above reads as one piece, and decoding goes through `decode_states`.

@@ -94,12 +94,12 @@ pd.DataFrame([{"generator": c.name, "kind": c.kind, "made": c.source, "train_s":
                "CSP": c.csp is not None, "de novo": c.denovo is not None} for c in contenders]).set_index("generator")
 
 # %% [markdown]
-# Flow matching, the VAE and the normalizing flow do crystal structure prediction only in this kit, and the
-# GFlowNet does de novo generation only (it builds five-atom ABX$_3$ cells by its own choices). The language
-# model and the GAN can be trained for either task, but only their CSP checkpoints are shipped: they enter the de
-# novo columns in full mode, when retrained. A CSP model invents crystals once something draws the composition
-# for it (`crystalkit.sampling.CompositionFirst`: a composition of the training set, then the model's crystal);
-# `benchmarks/denovo.py` scores the three CSP-only families that way, beside the de novo families, on the bundled
+# Flow matching and the normalizing flow do crystal structure prediction only in this kit, and the GFlowNet does
+# de novo generation only (it builds five-atom ABX$_3$ cells by its own choices). The language model, the VAE and
+# the GAN can be trained for either task, but only their CSP checkpoints are shipped: they enter the de novo
+# columns in full mode, when retrained. A CSP model invents crystals once something draws the composition for it
+# (`crystalkit.sampling.CompositionFirst`: a composition of the training set, then the model's crystal);
+# `benchmarks/denovo.py` scores the two CSP-only families that way, beside the de novo families, on the bundled
 # inorganic set.
 #
 # ## 2. One table
