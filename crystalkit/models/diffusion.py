@@ -58,6 +58,7 @@ from crystalkit.models.generator import (
     GeneratorConfig,
     Prediction,
     Targets,
+    elements_present,
     masked_mean,
 )
 from crystalkit.models.heads import TorusVectorHead, remove_mean
@@ -257,8 +258,7 @@ class Diffusion(CrystalGenerator):
         """The shared statistics and, de novo, which elements occur in training (only those are decoded)."""
         super().fit_data_statistics(data)
         if self.type_head is not None:
-            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=len(self.type_codes)) > 0
-            self.element_seen.copy_(present.to(self.element_seen.device))
+            self.element_seen.copy_(elements_present(data, len(self.type_codes)).to(self.element_seen.device))
 
     def _type_input(self, codes: torch.Tensor) -> torch.Tensor:
         """Noisy codes ``(B, N, D)`` -> type weights ``(B, N, K)`` for the backbone (a fixed linear map)."""

@@ -77,7 +77,7 @@ from crystalkit.data.dense import DenseCrystals
 from crystalkit.errors import CrystalInputError
 from crystalkit.geometry import minimum_image_frac, wrap_frac
 from crystalkit.models.backbone import BackboneConfig, PeriodicBackbone, element_descriptors
-from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, as_dense
+from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, as_dense, elements_present
 from crystalkit.models.normalizing_flow import LatticeParameters
 
 __all__ = [
@@ -339,8 +339,7 @@ class GAN(CrystalGenerator):
         super().fit_data_statistics(data)
         self.lattice.fit(data.lattice, data.num_atoms)
         if self.de_novo:
-            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=self.net.config.num_elements) > 0
-            self.element_seen.copy_(present[: self.net.config.num_elements].to(self.element_seen.device))
+            self.element_seen.copy_(elements_present(data, self.net.config.num_elements).to(self.element_seen.device))
 
     def _sampler(self, template: DenseCrystals, num_steps: int, generator: torch.Generator,
                  guidance_scale: float) -> Iterator[DenseCrystals]:

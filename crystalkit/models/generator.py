@@ -79,6 +79,13 @@ def as_dense(batch: DenseCrystals | CrystalBatch, dtype: torch.dtype = torch.flo
     raise CrystalInputError(f"Expected a CrystalBatch or DenseCrystals, got {type(batch).__name__}.")
 
 
+def elements_present(data: DenseCrystals, num_elements: int) -> torch.Tensor:
+    """``(num_elements,)`` True for each element (row ``Z - 1``) that some atom of ``data`` has: the elements a
+    de novo model may choose."""
+    counts = torch.bincount(data.types[data.mask].cpu() - 1, minlength=num_elements)
+    return counts[:num_elements] > 0
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` ``(B, N, ...)`` over real atoms only (``mask`` ``(B, N)``), a scalar."""
     weights = mask.to(values.dtype).reshape(mask.shape + (1,) * (values.dim() - mask.dim()))

@@ -67,7 +67,7 @@ from crystalkit.data.dense import DenseCrystals
 from crystalkit.errors import CrystalInputError
 from crystalkit.geometry import lattice_from_parameters, lattice_to_parameters
 from crystalkit.models.backbone import PeriodicBackbone, cube_root_atom_count
-from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, as_dense, masked_mean
+from crystalkit.models.generator import CrystalGenerator, GeneratorConfig, as_dense, elements_present, masked_mean
 from crystalkit.models.heads import TorusVectorHead, remove_mean
 from crystalkit.models.noise import WrappedNormal
 
@@ -176,8 +176,7 @@ class VAE(CrystalGenerator):
         self.log_length_mean.fill_(float(log_lengths.mean()))
         self.log_length_std.fill_(max(float(log_lengths.std()), 0.05) if log_lengths.numel() > 1 else 0.3)
         if self.de_novo:
-            present = torch.bincount(data.types[data.mask].cpu() - 1, minlength=self.net.config.num_elements) > 0
-            self.element_seen.copy_(present[: self.net.config.num_elements].to(self.element_seen.device))
+            self.element_seen.copy_(elements_present(data, self.net.config.num_elements).to(self.element_seen.device))
 
     # ------------------------------------------------------------- encoder
     def encode(self, batch: DenseCrystals | CrystalBatch) -> tuple[torch.Tensor, torch.Tensor]:
