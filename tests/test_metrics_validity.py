@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Element, Lattice, Structure
 
 from crystalkit.errors import CrystalInputError
 from crystalkit.metrics import check_validity, compositional_validity, structural_validity
@@ -122,11 +122,52 @@ def test_old_smact_pair_return_value_is_understood(monkeypatch):
         return bool(ratios), ratios
 
     monkeypatch.setattr(smact, "neutral_ratios", old_style)
-    try:
-        assert compositional_validity("NaCl") is True
-        assert compositional_validity("NaCl2") is False
-    finally:
-        validity_module._smact_valid.cache_clear()
+    enumerate_states = validity_module._smact_valid_by_enumeration  # the published loop, which calls SMACT
+    na, cl = (smact.Element(symbol) for symbol in ("Na", "Cl"))
+    states = [tuple(na.oxidation_states_smact14), tuple(cl.oxidation_states_smact14)]
+    enegs = [na.pauling_eneg, cl.pauling_eneg]
+    assert enumerate_states(states, (1, 1), enegs, True) is True
+    assert enumerate_states(states, (1, 2), enegs, True) is False
+
+
+def _published_loop(formula: str, oxidation_states: str, use_pauling_test: bool) -> bool:
+    import smact
+
+    numbers, counts = validity_module.composition_counts(formula)
+    elements = [smact.Element(Element.from_Z(z).symbol) for z in numbers]
+    attribute = validity_module.OXIDATION_STATE_LISTS[oxidation_states]
+    return validity_module._smact_valid_by_enumeration(
+        [tuple(getattr(e, attribute) or ()) for e in elements], counts, [e.pauling_eneg for e in elements],
+        use_pauling_test)
+
+
+def test_the_charge_search_gives_the_published_loops_answer_on_random_formulas():
+    """The cut-and-reachable-sums search answers exactly what the published enumeration answers."""
+    rng = np.random.default_rng(0)
+    pool = ["Li", "Na", "K", "Mg", "Ca", "Ba", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Al", "Ga",
+            "Sn", "Pb", "Bi", "Sb", "O", "S", "Se", "N", "F", "Cl", "I", "P", "C", "Si", "H", "B", "Mo", "W", "Nb",
+            "La", "Eu", "Au", "Pt"]
+    answers = []
+    for _ in range(250):
+        symbols = rng.choice(pool, size=int(rng.integers(2, 5)), replace=False)
+        formula = "".join(f"{symbol}{int(rng.integers(1, 7))}" for symbol in symbols)
+        for oxidation_states in ("smact14", "icsd24"):
+            for pauling in (True, False):
+                expected = _published_loop(formula, oxidation_states, pauling)
+                got = compositional_validity(formula, use_pauling_test=pauling, include_alloys=False,
+                                             oxidation_states=oxidation_states)
+                assert got == expected, (formula, oxidation_states, pauling)
+                answers.append(got)
+    assert 0.1 < np.mean(answers) < 0.9  # both answers occur: the comparison could fail either way
+
+
+def test_a_twelve_metal_formula_is_decided_without_enumerating():
+    """17.7 billion combinations of SMACT-14 states: the published loop would run for days on the invalid one."""
+    metals = "MnFeCoNiCrVTiCuMoWNbTa"
+    assert compositional_validity(metals + "O12") is True  # every metal +2, twelve O -2
+    # One O: Cu has no negative state, so Cu and the eight metals less electronegative than it (Pauling) are
+    # positive: at least +10 (Ta's lowest positive state is +2) against at most -7 from Ni, Mo, W and O.
+    assert compositional_validity(metals + "O") is False
 
 
 def test_structural_validity_of_a_good_crystal():

@@ -217,7 +217,6 @@ def compositional_validity(composition: Composition | Structure | str, *, use_pa
 def _smact_valid(numbers: tuple[int, ...], counts: tuple[int, ...], use_pauling_test: bool,
                  include_alloys: bool, oxidation_states: str = DEFAULT_OXIDATION_STATES) -> bool:
     import smact
-    from smact.screening import pauling_test
 
     symbols = tuple(Element.from_Z(z).symbol for z in numbers)
     if len(set(symbols)) == 1:
@@ -233,7 +232,49 @@ def _smact_valid(numbers: tuple[int, ...], counts: tuple[int, ...], use_pauling_
     # No known oxidation states (noble gases, heavy actinides): nothing to balance with.
     # (The published script crashes on these; we call the formula invalid.)
     attribute = OXIDATION_STATE_LISTS[oxidation_states]
-    oxidation_choices = [getattr(element, attribute) or () for element in elements]
+    oxidation_choices = [tuple(getattr(element, attribute) or ()) for element in elements]
+    if use_pauling_test and any(value is None for value in electronegativities):
+        # SMACT's own test decides what a missing electronegativity means (SMACT 4: fail; older: an error,
+        # which the published script let pass): ask it, through the published loop.
+        return _smact_valid_by_enumeration(oxidation_choices, counts, electronegativities, use_pauling_test)
+    return _balances(oxidation_choices, counts, electronegativities if use_pauling_test else None)
+
+
+def _balances(oxidation_choices: list[tuple[int, ...]], counts: tuple[int, ...],
+              electronegativities: list[float] | None) -> bool:
+    """Is there one oxidation state per element that makes ``sum(state * count) = 0`` (and, given
+    electronegativities, passes Pauling's test)? The published loop's answer, without its enumeration.
+
+    The published loop tries every combination of states: the product of the list lengths, which for a
+    ten-element formula runs to billions. The same question has a short answer. Pauling's test (SMACT's
+    ``eneg_states_test``) asks that every element with a positive state be less electronegative than every
+    element with a negative one. So a passing choice has a cut in the sorted electronegativities: elements at
+    or below it take states >= 0, elements above it states <= 0. For each of the (at most n + 1) cuts, the
+    charges a choice can reach are built up element by element as a set of sums; the formula balances when
+    0 is reachable for some cut. Without the test there is one "cut" allowing every state.
+    """
+    if electronegativities is None:
+        cuts = [None]
+    else:
+        cuts = [-math.inf, *sorted(set(electronegativities))]  # -inf: no element may be positive
+    for cut in cuts:
+        reachable = {0}
+        for states, count, eneg in zip(oxidation_choices, counts, electronegativities or [None] * len(counts)):
+            if cut is not None:
+                states = tuple(s for s in states if (s >= 0 if eneg <= cut else s <= 0))
+            reachable = {total + state * count for total in reachable for state in states}
+            if not reachable:
+                break
+        if 0 in reachable:
+            return True
+    return False
+
+
+def _smact_valid_by_enumeration(oxidation_choices: list[tuple[int, ...]], counts: tuple[int, ...],
+                                electronegativities: list, use_pauling_test: bool) -> bool:
+    """The published loop: every combination of oxidation states, SMACT's own neutrality and Pauling tests."""
+    from smact.screening import pauling_test
+
     stoichiometries = [(count,) for count in counts]
     threshold = max(counts)
     # Valid as soon as one choice of oxidation states balances the charge
