@@ -292,7 +292,7 @@ gallery(gan_samples + [targets[0]], titles=[f"GAN sample {i + 1}" for i in range
 # %%
 torch.manual_seed(SEED)
 denovo_gan = build_gan("de_novo")                                  # the same game; the generator adds element logits
-denovo_steps = 400 if QUICK else 3000
+denovo_steps = 250 if QUICK else 3000
 started = time.perf_counter()
 train_with_history(denovo_gan, data, None, TrainConfig(max_steps=denovo_steps, batch_size=32, log_every=denovo_steps,
                                                        progress=False, seed=SEED), probe=probe, seed=SEED)
